@@ -1,0 +1,1 @@
+"""Thin entry points: train (Hydra), evaluate (Hydra), report and models (argparse)."""

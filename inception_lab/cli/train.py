@@ -1,0 +1,305 @@
+"""``inception-lab``: compose a run from the config groups, train it, leave results.json (DESIGN.md data flow).
+
+``train(cfg)`` is the whole job and is callable without the CLI; ``main`` is the Hydra entry point. Bad input
+(unknown model, input too small, missing data, impossible switch) ends a single run with one ``error:`` line and
+exit status 2; inside a ``--multirun`` sweep it is recorded as ``failed`` and the sweep goes on. A diverged run is
+a result (status ``diverged``), not an error. ``SweepSummary`` prints the sweep's tally and fails the sweep's exit
+status when any job failed.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback as HydraCallback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from inception_lab.config_path import CONFIG_DIR
+from inception_lab.console import console, error_console, print_summary
+from inception_lab.results import (
+    FILENAME,
+    ResultsError,
+    environment,
+    read_results,
+    summarize_history,
+    write_results,
+)
+
+
+class RunError(ValueError):
+    """A configuration that cannot run; the message says what is wrong and how to fix it."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from inception_lab.data import DataError
+    from inception_lab.models import InputTooSmallError, UnknownModelError
+
+    return (RunError, DataError, InputTooSmallError, UnknownModelError, TypeError)
+
+
+def job_overrides() -> list[str]:
+    try:
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:  # called outside a Hydra app (tests, notebooks)
+        return []
+
+
+def run_name(overrides: list[str]) -> str:
+    """A readable name from the overrides that made this run (the W&B run name and the report's row label)."""
+    return ",".join(o for o in overrides if not o.startswith(("paths.", "hydra.", "logger."))) or "default"
+
+
+def is_multirun() -> bool:
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:
+        return False
+
+
+def resolve_precision(precision: Any) -> Any:
+    """``auto``: bf16 mixed precision on a bf16-capable CUDA device (reference DESIGN "fast by default"), else fp32."""
+    if precision != "auto":
+        return precision
+    import torch
+
+    return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
+
+
+def progress_bar():
+    """Rich progress on a terminal; plain tqdm lines when stdout is a file (SLURM logs, CI: runner-anchors B8)."""
+    from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
+
+    return RichProgressBar(leave=True) if sys.stdout.isatty() else TQDMProgressBar(refresh_rate=50)
+
+
+def instantiate_named(group: DictConfig | None) -> list[Any]:
+    """Instantiate every entry of a named group (callbacks, logger) that has a ``_target_``."""
+    if not group:
+        return []
+    return [hydra.utils.instantiate(node) for node in group.values() if isinstance(node, DictConfig) and "_target_" in node]
+
+
+def build_model(cfg: DictConfig, num_classes: int, channels: int):
+    from inception_lab.models import create_model
+
+    switches = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k != "name"}
+    return create_model(cfg.model.name, num_classes=num_classes, in_chans=channels, **switches)
+
+
+def check_input_size(model, image_size: int) -> None:
+    from inception_lab.models.cost import minimum_input_size
+
+    aux = bool(getattr(model, "has_aux_heads", False))
+    minimum = minimum_input_size(model, aux=aux)
+    if image_size < minimum:
+        fix = (
+            "turn the aux heads off (regularizer=no_aux) or raise data.image_size"
+            if aux and minimum_input_size(model, aux=False) <= image_size
+            else f"set data.image_size>={minimum} (or a resolution=r299|r151|r79 setting)"
+        )
+        raise RunError(
+            f"data.image_size={image_size} is too small for model={type(model).__name__}"
+            f"{' with aux heads' if aux else ''}: the minimum is {minimum}; {fix}"
+        )
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Run one job: build data, model, module and trainer from ``cfg``; fit; write results.json; return it."""
+    import lightning as L
+    import torch
+
+    from inception_lab.models.cost import count_flops, count_parameters
+    from inception_lab.module import InceptionClassifier, default_aux_weight
+
+    started = time.time()
+    run_dir = Path(cfg.paths.output_dir)
+    overrides = job_overrides()
+    record: dict[str, Any] = {
+        "status": "failed",
+        "reason": None,
+        "run_name": run_name(overrides),
+        "overrides": overrides,
+        "experiment": OmegaConf.select(cfg, "experiment_name"),
+        "output_dir": str(run_dir),
+        "model": {"name": cfg.model.name},
+        "metrics": {"final": None, "best": None},
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        **environment(),
+    }
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    model = build_model(cfg, datamodule.num_classes, datamodule.channels)
+    check_input_size(model, datamodule.image_size)
+    datamodule.set_normalization(model.defaults.mean, model.defaults.std)
+
+    params = count_parameters(model)
+    flops = count_flops(model, datamodule.image_size, in_chans=datamodule.channels)
+    record["model"].update(
+        params=params,
+        input_size=datamodule.image_size,
+        macs=flops["macs"],
+        flops=flops["flops"],
+        aux_heads=bool(getattr(model, "has_aux_heads", False)),
+    )
+
+    aux_weight = cfg.regularizer.aux_weight
+    channels_last = cfg.channels_last
+    if channels_last == "auto":
+        channels_last = torch.cuda.is_available()
+    if torch.cuda.is_available():
+        torch.set_float32_matmul_precision(cfg.matmul_precision)
+    module = InceptionClassifier(
+        model=model,
+        optimizer=hydra.utils.instantiate(cfg.optimizer),
+        scheduler=hydra.utils.instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        num_classes=datamodule.num_classes,
+        label_smoothing=cfg.regularizer.label_smoothing,
+        aux_weight=default_aux_weight(cfg.model.name) if aux_weight is None else float(aux_weight),
+        channels_last=bool(channels_last),
+        divergence_bound=cfg.divergence.loss_bound,
+        config=record["config"],
+    )
+    if cfg.compile:
+        module.model = torch.compile(module.model)
+    module.flops_per_batch = 3 * flops["flops"] * datamodule.batch_size  # forward + backward ~ 3x forward
+
+    callbacks = instantiate_named(cfg.get("callbacks")) + [progress_bar()]
+    loggers = instantiate_named(cfg.get("logger"))
+    trainer: L.Trainer = hydra.utils.instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        precision=resolve_precision(cfg.trainer.precision),
+    )
+    record["hardware"].update(
+        accelerator=type(trainer.accelerator).__name__,
+        devices=trainer.num_devices,
+        num_nodes=trainer.num_nodes,
+        precision=str(trainer.precision),
+    )
+
+    fit_started = time.time()
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    finally:
+        _finish_wandb(loggers)
+    fit_seconds = time.time() - fit_started
+
+    record["status"] = "diverged" if module.diverged_at_step is not None else "completed"
+    record["diverged_at_step"] = module.diverged_at_step
+    record["metrics"] = summarize_history(module.history)
+    record["history"] = module.history
+    train_losses = [row["train_loss"] for row in module.history if row.get("train_loss") is not None]
+    record["train_loss"] = {
+        "first_step": module.first_train_loss,
+        "last_epoch": train_losses[-1] if train_losses else None,
+        "min_epoch": min(train_losses) if train_losses else None,
+    }
+    record["epochs"] = len(module.history)
+    record["steps"] = int(trainer.global_step)
+    samples_per_sec = trainer.logged_metrics.get("train|samples_per_sec")
+    record["images_per_second"] = float(samples_per_sec) if samples_per_sec is not None else None
+    record["fit_seconds"] = fit_seconds
+    record["wall_time_s"] = time.time() - started
+    checkpoint = getattr(trainer.checkpoint_callback, "last_model_path", None) if trainer.checkpoint_callback else None
+    record["checkpoint"] = checkpoint or None
+    record["wandb"] = _wandb_info(loggers)
+    if trainer.is_global_zero:
+        write_results(run_dir, record)
+        print_summary(record)
+    return record
+
+
+def _finish_wandb(loggers: list[Any]) -> None:
+    """One W&B run per sweep job: close it even when the job failed (runner-anchors B3)."""
+    if any(type(logger).__name__ == "WandbLogger" for logger in loggers):
+        import wandb
+
+        wandb.finish()
+
+
+def _wandb_info(loggers: list[Any]) -> dict[str, Any] | None:
+    for logger in loggers:
+        if type(logger).__name__ == "WandbLogger":
+            experiment = logger.experiment
+            return {"run_path": getattr(experiment, "path", None), "url": getattr(experiment, "url", None),
+                    "id": getattr(experiment, "id", None)}
+    return None
+
+
+def record_failure(cfg: DictConfig, reason: str) -> None:
+    """Write a ``failed`` results.json (rank zero only; never over an existing record)."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    run_dir = Path(cfg.paths.output_dir)
+    if rank_zero_only.rank != 0 or (run_dir / FILENAME).exists():
+        return
+    overrides = job_overrides()
+    write_results(
+        run_dir,
+        {
+            "status": "failed",
+            "reason": reason,
+            "run_name": run_name(overrides),
+            "overrides": overrides,
+            "experiment": OmegaConf.select(cfg, "experiment_name"),
+            "output_dir": str(run_dir),
+            "model": {"name": OmegaConf.select(cfg, "model.name")},
+            "metrics": {"final": None, "best": None},
+            "config": OmegaConf.to_container(cfg, resolve=False),
+            **environment(),
+        },
+    )
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    """The ``inception-lab`` console script. Returns the best val top-1 (the value a Hydra sweeper optimises)."""
+    try:
+        record = train(cfg)
+    except _user_errors() as err:
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        record_failure(cfg, message)
+        if is_multirun():
+            error_console.print(f"[bold red]error:[/] job failed: {message}", highlight=False)
+            return None
+        error_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except Exception as err:  # a crash: record it, keep the sweep going, re-raise in a single run
+        record_failure(cfg, f"{type(err).__name__}: {err}")
+        if is_multirun():
+            error_console.print(f"[bold red]error:[/] job crashed: {type(err).__name__}: {err}", highlight=False)
+            return None
+        raise
+    best = (record["metrics"].get("best") or {}).get("top1")
+    return None if best is None or math.isnan(best) else best
+
+
+class SweepSummary(HydraCallback):
+    """At the end of a ``--multirun`` sweep: tally completed / diverged / failed jobs from their results.json;
+    the sweep exits non-zero when any job failed (diverged jobs are results, not failures)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        counts = {"completed": 0, "diverged": 0, "failed": 0, "missing": 0}
+        for job_dir in sorted(p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            try:
+                counts[read_results(job_dir)["status"]] += 1
+            except ResultsError:
+                counts["missing"] += 1
+        total = sum(counts.values())
+        line = ", ".join(f"{n} {status}" for status, n in counts.items() if n or status != "missing")
+        console.print(f"[bold]sweep[/] {sweep_dir}: {total} jobs: {line}", highlight=False)
+        if counts["failed"] or counts["missing"]:
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+"""Pure-PyTorch Inception networks (no Lightning / Hydra / W&B imports in this package)."""
+
+from inception_lab.models.layers import InceptionNet, InputTooSmallError, ModelDefaults
+from inception_lab.models.registry import UnknownModelError, canonical_name, create_model, list_models
+
+# Importing the network modules registers them.
+from inception_lab.models import inception_v3  # noqa: F401  (v2, v3)
+
+__all__ = [
+    "InceptionNet",
+    "InputTooSmallError",
+    "ModelDefaults",
+    "UnknownModelError",
+    "canonical_name",
+    "create_model",
+    "list_models",
+]

@@ -1,0 +1,166 @@
+"""InceptionClassifier: the one LightningModule that trains every network of the zoo.
+
+Loss (reference §10.6-§10.7): cross-entropy with label smoothing on the main logits plus ``aux_weight`` times the
+same loss on each auxiliary head. Metrics: top-1 / top-5 accuracy (torchmetrics), synchronised across ranks.
+Optimizer and scheduler come from config as Hydra partials. A non-finite loss, or one above
+``divergence_bound``, stops the run cleanly and is recorded (``diverged_at_step``), never raised.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import lightning as L
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+AUX_WEIGHT_BY_MODEL = {"v1": 0.3}  # GoogLeNet §5: 0.3 per head; TF-slim 0.4 for the single v2+ head (§10.6)
+DEFAULT_AUX_WEIGHT = 0.4
+
+
+def default_aux_weight(model_name: str) -> float:
+    return AUX_WEIGHT_BY_MODEL.get(model_name, DEFAULT_AUX_WEIGHT)
+
+
+class InceptionClassifier(L.LightningModule):
+    """Train any ``nn.Module`` that returns logits, or ``(logits, *aux_logits)`` in training mode.
+
+    Args:
+        model: the network.
+        optimizer: ``params -> torch.optim.Optimizer`` (a Hydra partial).
+        scheduler: ``(optimizer, steps_per_epoch, max_epochs) -> LRScheduler`` stepped every optimizer step, or None.
+        num_classes: number of classes (top-5 becomes top-min(5, K)).
+        label_smoothing: epsilon of Rethinking §7.
+        aux_weight: weight of each auxiliary head's loss.
+        channels_last: feed NHWC tensors (faster convolutions on tensor-core GPUs).
+        divergence_bound: a finite loss above this counts as diverged.
+        config: the run's resolved config as plain containers; saved in checkpoints (weights_only-safe) so
+            evaluation can rebuild the network.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None,
+        num_classes: int,
+        label_smoothing: float = 0.0,
+        aux_weight: float = DEFAULT_AUX_WEIGHT,
+        channels_last: bool = False,
+        divergence_bound: float = 1.0e4,
+        config: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["model", "optimizer", "scheduler"])
+        self.model = model.to(memory_format=torch.channels_last) if channels_last else model
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        top_k = min(5, num_classes)
+        self.train_loss = MeanMetric()
+        self.val_loss = MeanMetric()
+        self.val_top1 = MulticlassAccuracy(num_classes=num_classes, top_k=1, average="micro")
+        self.val_top5 = MulticlassAccuracy(num_classes=num_classes, top_k=top_k, average="micro")
+        self.history: list[dict[str, float]] = []  # one row per validation epoch; saved in checkpoints
+        self.diverged_at_step: int | None = None
+        self.first_train_loss: float | None = None
+
+    # ---- forward and loss -------------------------------------------------------------------------------------
+    def forward(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        if self.hparams.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.model(images)
+
+    def compute_loss(self, outputs, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (total loss, main logits). Auxiliary heads (if any) add ``aux_weight`` x their loss each."""
+        logits, *aux = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
+        smoothing = self.hparams.label_smoothing
+        loss = F.cross_entropy(logits, targets, label_smoothing=smoothing)
+        for aux_logits in aux:
+            loss = loss + self.hparams.aux_weight * F.cross_entropy(aux_logits, targets, label_smoothing=smoothing)
+        return loss, logits
+
+    # ---- steps ------------------------------------------------------------------------------------------------
+    def training_step(self, batch, batch_idx: int):
+        images, targets = batch
+        loss, _ = self.compute_loss(self(images), targets)
+        if self._diverged(loss):
+            return None  # skip backward/step on every rank; the fit loop stops at should_stop
+        if self.first_train_loss is None:
+            self.first_train_loss = float(loss.detach())
+        self.train_loss.update(loss.detach())
+        self.log("train/loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, batch_size=len(targets))
+        return loss
+
+    def _diverged(self, loss: torch.Tensor) -> bool:
+        bad = not bool(torch.isfinite(loss)) or float(loss.detach()) > self.hparams.divergence_bound
+        bad = self.trainer.strategy.reduce_boolean_decision(bad, all=False)  # any rank diverged -> all stop
+        if bad and self.diverged_at_step is None:
+            self.diverged_at_step = int(self.global_step)
+            self.trainer.should_stop = True
+        return bad
+
+    def on_train_epoch_end(self) -> None:
+        if self.train_loss.update_called:
+            self.log("train/loss_epoch", self.train_loss.compute(), sync_dist=False)
+        self.train_loss.reset()
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        images, targets = batch
+        loss, logits = self.compute_loss(self(images), targets)
+        self.val_loss.update(loss)
+        self.val_top1.update(logits, targets)
+        self.val_top5.update(logits, targets)
+
+    def on_validation_epoch_end(self) -> None:
+        row = {
+            "epoch": int(self.current_epoch),
+            "step": int(self.global_step),
+            "val_loss": float(self.val_loss.compute()),
+            "val_top1": float(self.val_top1.compute()),
+            "val_top5": float(self.val_top5.compute()),
+        }
+        for name in ("val_loss", "val_top1", "val_top5"):
+            self.log(name.replace("val_", "val/"), row[name], prog_bar=name != "val_loss")
+        for metric in (self.val_loss, self.val_top1, self.val_top5):
+            metric.reset()
+        if not self.trainer.sanity_checking:
+            train_loss = self.trainer.callback_metrics.get("train/loss_epoch")
+            row["train_loss"] = float(train_loss) if train_loss is not None else None
+            row["lr"] = float(self.trainer.optimizers[0].param_groups[0]["lr"]) if self.trainer.optimizers else None
+            self.history.append(row)
+
+    # ---- optimisation -----------------------------------------------------------------------------------------
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        total_steps = self.trainer.estimated_stepping_batches  # also sets up the loader: num_training_batches
+        steps_per_epoch = max(1, math.ceil(self.trainer.num_training_batches / self.trainer.accumulate_grad_batches))
+        max_epochs = self.trainer.max_epochs
+        if not max_epochs or max_epochs < 1:  # trained by max_steps
+            max_epochs = max(1, math.ceil(total_steps / steps_per_epoch))
+        scheduler = self.scheduler_factory(optimizer, steps_per_epoch=steps_per_epoch, max_epochs=max_epochs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # ---- state that must survive resume -----------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["inception_lab"] = {
+            "history": self.history,
+            "diverged_at_step": self.diverged_at_step,
+            "first_train_loss": self.first_train_loss,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("inception_lab", {})
+        self.history = list(state.get("history", []))
+        self.diverged_at_step = state.get("diverged_at_step")
+        self.first_train_loss = state.get("first_train_loss")
+
+
+def batch_size(batch) -> int:
+    """Images in an ``(images, labels)`` batch (for Lightning's ThroughputMonitor)."""
+    return int(batch[0].shape[0])
