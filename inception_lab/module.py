@@ -18,6 +18,8 @@ from torch.nn import functional as F
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from inception_lab.optim import weight_decay_groups
+
 AUX_WEIGHT_BY_MODEL = {"v1": 0.3}  # GoogLeNet §5: 0.3 per head; TF-slim 0.4 for the single v2+ head (§10.6)
 DEFAULT_AUX_WEIGHT = 0.4
 
@@ -135,7 +137,7 @@ class InceptionClassifier(L.LightningModule):
 
     # ---- optimisation -----------------------------------------------------------------------------------------
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(self.parameters())
+        optimizer = self.optimizer_factory(weight_decay_groups(self.model))  # no decay on BN / biases (§1.4)
         if self.scheduler_factory is None:
             return optimizer
         total_steps = self.trainer.estimated_stepping_batches  # also sets up the loader: num_training_batches

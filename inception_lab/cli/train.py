@@ -21,6 +21,7 @@ from hydra.experimental.callback import Callback as HydraCallback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from inception_lab import distributed
 from inception_lab.config_path import CONFIG_DIR
 from inception_lab.console import console, error_console, print_summary
 from inception_lab.results import (
@@ -86,10 +87,20 @@ def instantiate_named(group: DictConfig | None) -> list[Any]:
     return [hydra.utils.instantiate(node) for node in group.values() if isinstance(node, DictConfig) and "_target_" in node]
 
 
-def build_model(cfg: DictConfig, num_classes: int, channels: int):
+def build_model(cfg: DictConfig, num_classes: int, channels: int, image_size: int):
+    """``create_model`` from the model group. ``aux_logits: auto`` = aux heads on only where the input allows them
+    (v2/v3: 299 px and up, reference §9.3), so small-input runs train without them instead of failing."""
+    import torch
+
     from inception_lab.models import create_model
+    from inception_lab.models.cost import minimum_input_size
 
     switches = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k != "name"}
+    if switches.get("aux_logits") == "auto":
+        with torch.device("meta"):
+            probe = create_model(cfg.model.name, num_classes=num_classes, in_chans=channels,
+                                 **{**switches, "aux_logits": True})
+        switches["aux_logits"] = image_size >= minimum_input_size(probe, aux=True)
     return create_model(cfg.model.name, num_classes=num_classes, in_chans=channels, **switches)
 
 
@@ -135,14 +146,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     }
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = hydra.utils.instantiate(cfg.data)
-    model = build_model(cfg, datamodule.num_classes, datamodule.channels)
+    model = build_model(cfg, datamodule.num_classes, datamodule.channels, datamodule.image_size)
     check_input_size(model, datamodule.image_size)
     datamodule.set_normalization(model.defaults.mean, model.defaults.std)
 
-    params = count_parameters(model)
+    params = count_parameters(model, aux=False)
     flops = count_flops(model, datamodule.image_size, in_chans=datamodule.channels)
     record["model"].update(
         params=params,
+        params_with_aux=count_parameters(model, aux=True),
         input_size=datamodule.image_size,
         macs=flops["macs"],
         flops=flops["flops"],
@@ -190,6 +202,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     finally:
         _finish_wandb(loggers)
+        if is_multirun():
+            distributed.reset_after_job()
     fit_seconds = time.time() - fit_started
 
     record["status"] = "diverged" if module.diverged_at_step is not None else "completed"
@@ -262,6 +276,7 @@ def record_failure(cfg: DictConfig, reason: str) -> None:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """The ``inception-lab`` console script. Returns the best val top-1 (the value a Hydra sweeper optimises)."""
+    distributed.install()
     try:
         record = train(cfg)
     except _user_errors() as err:

@@ -11,18 +11,22 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import TensorDataset
 
-from inception_lab.data.base import ImageDataModule
+from inception_lab.data.base import DataError, ImageDataModule
 
 
 class DigitsDataModule(ImageDataModule):
+    dataset_name = "digits"
     num_classes = 10
     channels = 1
     class_names = [str(d) for d in range(10)]
 
     def __init__(self, image_size: int = 75, val_fraction: float = 0.2, split_seed: int = 0, **kwargs) -> None:
-        super().__init__(image_size=image_size, **kwargs)
+        try:
+            super().__init__(image_size=image_size, **kwargs)
+        except ValueError as err:
+            raise DataError(f"data config: {err}") from None
         if not 0.0 < val_fraction < 1.0:
-            raise ValueError(f"data.val_fraction must be between 0 and 1, got {val_fraction}")
+            raise DataError(f"data.val_fraction must be between 0 and 1, got {val_fraction}")
         self.val_fraction = float(val_fraction)
         self.split_seed = int(split_seed)
 

@@ -1,0 +1,1 @@
+"""Throughput scripts; their figures are recorded in BENCHMARKS.md."""

@@ -1,0 +1,145 @@
+"""Data-pipeline throughput: images/s for decode + augment at 299 px on a folder of real JPEGs.
+
+Generates an ImageNet-like folder (photo-like pictures at ImageNet's typical sizes, 500x375 / 375x500 /
+500x333 / 640x480, JPEG quality 90), then times ``data=imagefolder``'s loaders, exactly as training uses them:
+DataLoader worker processes decode (Pillow) and crop / resize / flip to uint8 tensors, batches are collated.
+Each configuration runs two epochs with persistent workers; the second (warm workers, warm page cache) is timed.
+Also times the device-side step (uint8 -> float, TF-slim colour distortion, normalisation) on the CPU.
+
+    python benchmarks/data_throughput.py                      # 512 images, workers 0 1 2, markdown table
+    python benchmarks/data_throughput.py --images 2048 --workers 0 2 4 8 --dir /tmp/jpegs --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from inception_lab.data import ImageFolderDataModule
+from inception_lab.data.testing import make_image_folder
+
+IMAGENET_LIKE_SIZES = [(500, 375), (375, 500), (500, 333), (640, 480)]
+
+
+def generate(folder: Path, images: int, classes: int = 8) -> Path:
+    marker = folder / f".generated_{images}"
+    if marker.exists():
+        return folder
+    per_class = max(1, images // classes)
+    make_image_folder(folder, classes=[f"n{i:08d}" for i in range(classes)], per_class=per_class, splits=("train",),
+                      size=IMAGENET_LIKE_SIZES, kinds=("jpeg_rgb",), seed=1234)
+    marker.write_text("")
+    return folder
+
+
+def time_loader(root: Path, split: str, workers: int, image_size: int, batch_size: int, fast_jpeg: bool) -> dict:
+    dm = ImageFolderDataModule(
+        root=str(root), train_split="train", val_split="train", image_size=image_size, batch_size=batch_size,
+        num_workers=workers, pin_memory=False, verify="none", fast_jpeg=fast_jpeg, drop_last=False,
+    )
+    dm.setup()
+    loader = dm.train_dataloader() if split == "train" else dm.val_dataloader()
+    for _ in loader:  # epoch 1: worker start-up, page cache
+        pass
+    start = time.perf_counter()
+    count = 0
+    for images, _ in loader:
+        count += images.shape[0]
+    seconds = time.perf_counter() - start
+    del loader
+    return {"images": count, "seconds": seconds, "images_per_s": count / seconds}
+
+
+def time_device_step(image_size: int, batch_size: int, repeats: int = 5) -> dict:
+    from inception_lab.data.synthetic import SyntheticDataModule
+
+    out = {}
+    for jitter in ("none", "fast", "full"):
+        dm = SyntheticDataModule(image_size=image_size, batch_size=batch_size, color_jitter=jitter)
+        batch = torch.randint(0, 256, (batch_size, 3, image_size, image_size), dtype=torch.uint8)
+        dm.device_transform(batch, training=True)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            dm.device_transform(batch, training=True)
+        out[jitter] = batch_size * repeats / (time.perf_counter() - start)
+    return out
+
+
+def machine() -> dict:
+    from PIL import __version__ as pillow_version
+    from PIL import features
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "load_average_1m_before": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "pillow": pillow_version,
+        "libjpeg_turbo": bool(features.check_feature("libjpeg_turbo")),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=512)
+    parser.add_argument("--image-size", type=int, default=299)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--dir", type=Path, default=None, help="where to generate the JPEGs (default: a temp dir)")
+    parser.add_argument("--no-fast-jpeg-row", action="store_true", help="skip the fast_jpeg=false comparison")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    info = machine()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = generate(args.dir or Path(tmp) / "jpegs", args.images)
+        files = sorted((root / "train").rglob("*.JPEG"))
+        mean_kb = sum(f.stat().st_size for f in files) / len(files) / 1024
+        rows = []
+        for workers in args.workers:
+            for split in ("train", "eval"):
+                configs = [True] if args.no_fast_jpeg_row else [True, False]
+                for fast in configs:
+                    result = time_loader(root, split, workers, args.image_size, args.batch_size, fast)
+                    rows.append({"transform": split, "workers": workers, "fast_jpeg": fast, **result})
+                    print(f"  {split:5s} workers={workers} fast_jpeg={fast!s:5s} "
+                          f"{result['images_per_s']:8.1f} images/s", file=sys.stderr, flush=True)
+        device = time_device_step(args.image_size, args.batch_size)
+
+    print(f"\nmachine: {info['cpu']}, {info['cpus_available']} CPUs available "
+          f"(1-min load before: {info['load_average_1m_before']:.2f}); Python {info['python']}, torch {info['torch']}, "
+          f"Pillow {info['pillow']} (libjpeg-turbo: {info['libjpeg_turbo']})")
+    print(f"data: {len(files)} JPEGs, {', '.join(f'{w}x{h}' for w, h in IMAGENET_LIKE_SIZES)}, mean {mean_kb:.0f} KB; "
+          f"output {args.image_size} px, batch {args.batch_size}\n")
+    print("| transform | workers | fast_jpeg | images/s |")
+    print("|---|---:|---|---:|")
+    for row in rows:
+        print(f"| {row['transform']} | {row['workers']} | {row['fast_jpeg']} | {row['images_per_s']:.0f} |")
+    print(f"\ndevice step on CPU ({info['torch_threads']} threads), uint8 -> normalised float, {args.image_size} px: "
+          + ", ".join(f"colour jitter {k}: {v:.0f} images/s" for k, v in device.items()))
+    if args.json:
+        args.json.write_text(json.dumps({"machine": info, "rows": rows, "device_step": device,
+                                         "mean_jpeg_kb": mean_kb, "images": len(files)}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,390 @@
+"""GoogLeNet (Inception-v1): Szegedy et al., "Going deeper with convolutions", arXiv 1409.4842.
+
+Reference: shared/reference/inception-family.md §2 (layers), §2.5 / §9.1 (counts), §9.3 (minimum input),
+§12 rows 1–6 (readings), §13 (switches). Paper: Table 1 (incarnation), Fig. 2(b) (module), Fig. 3 (graph),
+§5 (auxiliary heads), §6–§7 (training, evaluation).
+
+Also home of two helpers that GoogLeNet and BN-Inception share (both use TF "SAME" for stride-2 layers, §1.2):
+:class:`PadSame` (dynamic TF-SAME padding) and :class:`ConvUnit` (conv -> [BN] -> ReLU with optional SAME
+padding and conv bias), and of :func:`init_weights`, the initialisation every network in this room uses.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from inception_lab.models.layers import (
+    IMAGENET_MEAN,
+    INCEPTION_MEAN,
+    INCEPTION_STD,
+    InceptionNet,
+    InputTooSmallError,
+    ModelDefaults,
+    configure_batchnorm,
+    scale_channels,
+)
+from inception_lab.models.registry import register_model
+
+#: Smallest side the TF-SAME networks (GoogLeNet, BN-Inception) accept. Every stride-2 SAME layer maps
+#: n -> ceil(n / 2), so any n >= 1 would run; TF-slim documents inputs "greater than 32x32" (§9.3).
+SAME_PADDING_FLOOR = 32
+
+
+# ----------------------------------------------------------------------------------------------- shared helpers
+class PadSame(nn.Module):
+    """TensorFlow "SAME" padding for a ``kernel_size``/``stride`` layer, computed from the input size (§1.2).
+
+    TF pads ``max((ceil(n / s) - 1) * s + k - n, 0)`` pixels with the odd one at the bottom / right; PyTorch's
+    symmetric padding shifts the window by a pixel whenever that total is odd. Max pools pad with ``-inf``.
+    """
+
+    def __init__(self, kernel_size: int, stride: int, value: float = 0.0) -> None:
+        super().__init__()
+        self.kernel_size, self.stride, self.value = kernel_size, stride, value
+
+    @staticmethod
+    def amount(n: int, kernel_size: int, stride: int) -> int:
+        return max((math.ceil(n / stride) - 1) * stride + kernel_size - n, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ph = self.amount(x.shape[-2], self.kernel_size, self.stride)
+        pw = self.amount(x.shape[-1], self.kernel_size, self.stride)
+        if ph == 0 and pw == 0:
+            return x
+        return F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), value=self.value)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+def max_pool_same(kernel_size: int, stride: int) -> nn.Sequential:
+    """``maxpool k/s S`` with TF-SAME padding (pads with -inf, so padding never wins the max)."""
+    return nn.Sequential(PadSame(kernel_size, stride, value=float("-inf")), nn.MaxPool2d(kernel_size, stride))
+
+
+class ConvUnit(nn.Sequential):
+    """conv -> [BatchNorm] -> ReLU (§0.2 "CBR"); ``bn=False`` gives the 2014 unit (conv with bias, ReLU).
+
+    ``same=True`` pads TF-SAME at run time (stride-2 layers of GoogLeNet / BN-Inception, §1.2); otherwise
+    ``padding`` is static and symmetric (stride-1 SAME = ``k // 2``, VALID = 0).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int = 1,
+        padding: int | tuple[int, int] = 0,
+        *,
+        bn: bool = True,
+        same: bool = False,
+    ) -> None:
+        layers: list[nn.Module] = []
+        if same:
+            assert isinstance(kernel_size, int), "SAME padding helper handles square kernels"
+            layers.append(PadSame(kernel_size, stride))
+            padding = 0
+        layers.append(nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=not bn))
+        if bn:
+            layers.append(nn.BatchNorm2d(out_channels, eps=1e-3))
+        layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+class SeparableStemConv(nn.Sequential):
+    """Depthwise-separable 7×7/2 first layer (§2.1, §3.1): depthwise 7×7 with depth multiplier 8 (3 -> 24, no BN
+    in between) -> pointwise 1×1 -> [BN] -> ReLU. Table 1 of GoogLeNet (2.7K params / 34M ops) and the BN paper's
+    Appendix ("convolution*") count this layer; the Xception paper §2 says Inception V1/V2 used it."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, *, bn: bool = True, same: bool = True, depth_multiplier: int = 8
+    ) -> None:
+        mid = in_channels * depth_multiplier
+        layers: list[nn.Module] = [PadSame(7, 2)] if same else []
+        layers += [
+            nn.Conv2d(in_channels, mid, 7, 2, 0 if same else 3, groups=in_channels, bias=False),
+            nn.Conv2d(mid, out_channels, 1, bias=not bn),
+        ]
+        if bn:
+            layers.append(nn.BatchNorm2d(out_channels, eps=1e-3))
+        layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+def init_weights(model: nn.Module) -> None:
+    """TF-slim initialisation (§1.4): ``variance_scaling_initializer()`` = truncated normal (cut at 2σ) with
+    σ = sqrt(1.3 · 2 / fan_in) for conv and linear weights; zero biases; BN γ = 1, β = 0. The residual 1×1 is *not* zero-initialised
+    (§1.4: no reference does that, and the residual-scale ablation would be void at step 0)."""
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            fan_in = module.weight[0].numel()
+            std = math.sqrt(1.3 * 2.0 / fan_in)  # 1.3: TF's correction for the truncation
+            nn.init.trunc_normal_(module.weight, std=std, a=-2 * std, b=2 * std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+
+def check_same_padding_floor(x: torch.Tensor, model: nn.Module) -> None:
+    """The pad-same networks run at every size; enforce the documented practical floor (§9.3)."""
+    if min(x.shape[-2:]) < SAME_PADDING_FLOOR:
+        raise InputTooSmallError(
+            f"input {tuple(x.shape[-2:])} is too small for {type(model).__name__}: minimum is "
+            f"{SAME_PADDING_FLOOR}x{SAME_PADDING_FLOOR} (reference §9.3)"
+        )
+
+
+# ------------------------------------------------------------------------------------------------------ blocks
+class Stem(nn.Sequential):
+    """Table 1 rows up to the first Inception module (§2.1): conv 7×7/2 64 -> maxpool 3×3/2 -> [LRN] ->
+    conv 1×1 64 -> conv 3×3 192 -> [LRN] -> maxpool 3×3/2. 224 -> 28×28×192.
+
+    Padding: TF-SAME for the stride-2 layers (``same=True``, §1.2 recommendation), or torchvision's (conv pad 3,
+    ``ceil_mode`` pools). LRN (size 5, α 1e-4, β 0.75: the BVLC Caffe reproduction's values) only in the 2014 unit.
+    """
+
+    def __init__(
+        self, in_chans: int, width: Callable[[int], int], *, bn: bool, lrn: bool, same: bool, separable: bool
+    ) -> None:
+        c1, c2, c3 = width(64), width(64), width(192)
+        conv1 = SeparableStemConv(in_chans, c1, bn=bn, same=same) if separable else ConvUnit(
+            in_chans, c1, 7, 2, 3, bn=bn, same=same
+        )
+        layers: dict[str, nn.Module] = {"conv1": conv1, "pool1": _max_pool(3, same)}
+        if lrn:
+            layers["lrn1"] = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)
+        layers["conv2"] = ConvUnit(c1, c2, 1, bn=bn)
+        layers["conv3"] = ConvUnit(c2, c3, 3, padding=1, bn=bn)
+        if lrn:
+            layers["lrn2"] = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)
+        layers["pool2"] = _max_pool(3, same)
+        super().__init__(OrderedDict(layers))
+        self.out_channels = c3
+
+
+def _max_pool(kernel_size: int, same: bool) -> nn.Module:
+    """Stride-2 max pool: TF-SAME, or torchvision's ``ceil_mode`` (= TF-SAME on even grids, §1.2)."""
+    return max_pool_same(kernel_size, 2) if same else nn.MaxPool2d(kernel_size, 2, ceil_mode=True)
+
+
+class InceptionModule(nn.Module):
+    """Inception module with dimension reductions (Fig. 2(b), §2.2):
+    ``1×1`` ‖ ``1×1 -> 3×3`` ‖ ``1×1 -> 5×5`` ‖ ``maxpool 3×3/1 -> 1×1 pool proj`` (slim branch order).
+
+    ``kernel5=3`` gives the TF-slim / torchvision "5×5" branch, which is really 3×3 (§2.2, §12 row 1).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        c1: int,
+        c3_reduce: int,
+        c3: int,
+        c5_reduce: int,
+        c5: int,
+        pool_proj: int,
+        *,
+        bn: bool,
+        kernel5: int,
+    ) -> None:
+        super().__init__()
+        self.branch1 = ConvUnit(in_channels, c1, 1, bn=bn)
+        self.branch2 = nn.Sequential(
+            ConvUnit(in_channels, c3_reduce, 1, bn=bn), ConvUnit(c3_reduce, c3, 3, padding=1, bn=bn)
+        )
+        self.branch3 = nn.Sequential(
+            ConvUnit(in_channels, c5_reduce, 1, bn=bn), ConvUnit(c5_reduce, c5, kernel5, padding=kernel5 // 2, bn=bn)
+        )
+        self.branch4 = nn.Sequential(nn.MaxPool2d(3, 1, 1), ConvUnit(in_channels, pool_proj, 1, bn=bn))
+        self.out_channels = c1 + c3 + c5 + pool_proj
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
+
+
+class GoogLeNetAuxHead(nn.Module):
+    """Auxiliary classifier of GoogLeNet §5 (reference §2.4), on the outputs of 4a and 4d, training only:
+    avgpool 5×5/3 V -> conv 1×1 128 + ReLU -> FC 1024 + ReLU -> dropout 0.7 -> FC num_classes.
+
+    ``pool='fixed'`` is the paper's 5×5/3 pool, which yields the 4×4 map the FC expects only for 14–16-pixel
+    grids (inputs 209–256 with TF-SAME padding, §9.3); ``pool='adaptive'`` is torchvision's adaptive 4×4 pool.
+    """
+
+    def __init__(
+        self, in_channels: int, num_classes: int, width: Callable[[int], int], *, bn: bool, pool: str = "fixed"
+    ) -> None:
+        super().__init__()
+        if pool not in ("fixed", "adaptive"):
+            raise ValueError(f"aux_pool must be 'fixed' or 'adaptive', got {pool!r}")
+        self.fixed = pool == "fixed"
+        self.pool = nn.AvgPool2d(5, 3) if self.fixed else nn.AdaptiveAvgPool2d(4)
+        self.conv = ConvUnit(in_channels, width(128), 1, bn=bn)
+        self.fc1 = nn.Linear(width(128) * 16, width(1024))
+        self.dropout = nn.Dropout(0.7)
+        self.fc2 = nn.Linear(width(1024), num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fixed and not (14 <= x.shape[-2] <= 16 and 14 <= x.shape[-1] <= 16):
+            raise InputTooSmallError(
+                f"GoogLeNet's fixed 5x5/3 aux pool needs a 14-16 pixel grid at 4a/4d (inputs 209-256; reference "
+                f"§2.4, §9.3), got {tuple(x.shape[-2:])}: use aux_pool='adaptive' or aux_logits=False"
+            )
+        x = torch.flatten(self.conv(self.pool(x)), 1)
+        return self.fc2(self.dropout(F.relu(self.fc1(x), inplace=True)))
+
+
+# ----------------------------------------------------------------------------------------------------- network
+#: Table 1 / §2.2: (name, #1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj)
+_MODULES = {
+    "3a": (64, 96, 128, 16, 32, 32),
+    "3b": (128, 128, 192, 32, 96, 64),
+    "4a": (192, 96, 208, 16, 48, 64),
+    "4b": (160, 112, 224, 24, 64, 64),
+    "4c": (128, 128, 256, 24, 64, 64),
+    "4d": (112, 144, 288, 32, 64, 64),
+    "4e": (256, 160, 320, 32, 128, 128),
+    "5a": (256, 160, 320, 32, 128, 128),
+    "5b": (384, 192, 384, 48, 128, 128),
+}
+
+#: v1_variant -> defaults of the switches it implies (§2.5). Explicit switches override.
+_VARIANTS = {
+    "bn": dict(bn=True, lrn=False, fivebyfive_kernel=5, pool4="3x3", aux_pool="fixed", drop_rate=0.4, same=True),
+    "paper": dict(bn=False, lrn=True, fivebyfive_kernel=5, pool4="3x3", aux_pool="fixed", drop_rate=0.4, same=True),
+    "torchvision": dict(
+        bn=True, lrn=False, fivebyfive_kernel=3, pool4="2x2", aux_pool="adaptive", drop_rate=0.2, same=False
+    ),
+}
+
+
+@register_model("v1", "googlenet", "inception_v1")
+class GoogLeNet(InceptionNet):
+    """GoogLeNet / Inception-v1 (reference §2).
+
+    Variants (``v1_variant``, §2.5, §12 row 3):
+
+    - ``'bn'`` (default): the paper's topology with CBR units everywhere and no LRN = "BN-GoogLeNet" of Rethinking
+      Table 3. 7,005,832 params (13,385,816 with both aux heads), 1.583 G MACs at 224.
+    - ``'paper'``: as published in 2014 — conv with bias, no BN, LRN after pool1 and conv3. 6,998,552 / 13,378,280.
+    - ``'torchvision'``: ``bn`` + 3×3 "5×5" branch + 2×2/2 pool before 5a + adaptive aux pool + dropout 0.2 and
+      torchvision's padding (7×7 conv pad 3, ``ceil_mode`` pools) for weight transfer. 6,624,904 / 13,004,888.
+
+    Switches (``None`` = the variant's value): ``fivebyfive_kernel`` 5 | 3 (§12 row 1), ``pool4`` '3x3' | '2x2'
+    (row 2, no effect on counts), ``aux_pool`` 'fixed' | 'adaptive' (row 5), ``drop_rate`` 0.4 (row 4; aux heads
+    keep 0.7), ``stem_separable`` (row 6: depthwise 7×7 ×8 + pointwise, Table 1's 2.7K / 34M first layer).
+
+    Padding: TF-SAME for every stride-2 layer in ``bn``/``paper`` (§1.2 recommendation) so every input size works;
+    the documented floor is 32 px (§9.3). With the aux heads' fixed 5×5/3 pool only inputs 209–256 train with
+    aux on. ``torchvision`` keeps torchvision's padding (minimum 15 px).
+
+    Normalisation (§10.8): ``bn`` / ``torchvision`` use [-1, 1] scaling (TF-slim's inception_v1 preprocessing and
+    what torchvision's ``transform_input`` produces for the TF-ported weights); ``paper`` uses the paper's mean
+    subtraction (§5/§6: "subtracting the mean"), on [0, 1] pixels with unit std.
+    GoogLeNet has no in-block average pools, so ``avgpool_count_include_pad`` is accepted for a uniform config but
+    changes nothing.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        aux_logits: bool = True,
+        v1_variant: str = "bn",
+        fivebyfive_kernel: int | None = None,
+        pool4: str | None = None,
+        stem_separable: bool = False,
+        aux_pool: str | None = None,
+        width_mult: float = 1.0,
+        drop_rate: float | None = None,
+        bn_eps: float = 1e-3,
+        bn_momentum: float = 0.1,
+        avgpool_count_include_pad: bool = False,
+    ) -> None:
+        super().__init__()
+        if v1_variant not in _VARIANTS:
+            raise ValueError(f"v1_variant must be one of {', '.join(_VARIANTS)}, got {v1_variant!r}")
+        spec = dict(_VARIANTS[v1_variant])
+        for key, value in dict(
+            fivebyfive_kernel=fivebyfive_kernel, pool4=pool4, aux_pool=aux_pool, drop_rate=drop_rate
+        ).items():
+            if value is not None:
+                spec[key] = value
+        if spec["fivebyfive_kernel"] not in (3, 5):
+            raise ValueError(f"fivebyfive_kernel must be 5 or 3, got {spec['fivebyfive_kernel']!r}")
+        if spec["pool4"] not in ("3x3", "2x2"):
+            raise ValueError(f"pool4 must be '3x3' or '2x2', got {spec['pool4']!r}")
+
+        self.variant = v1_variant
+        self.in_chans = in_chans
+        self.aux_logits = bool(aux_logits)
+        self.drop_rate = float(spec["drop_rate"])
+        self.same = spec["same"]
+        bn, kernel5 = spec["bn"], spec["fivebyfive_kernel"]
+
+        def width(c: int) -> int:
+            return scale_channels(c, width_mult)
+
+        self.stem = Stem(in_chans, width, bn=bn, lrn=spec["lrn"], same=self.same, separable=stem_separable)
+        channels = self.stem.out_channels
+
+        def module(name: str) -> InceptionModule:
+            nonlocal channels
+            block = InceptionModule(channels, *(width(c) for c in _MODULES[name]), bn=bn, kernel5=kernel5)
+            channels = block.out_channels
+            return block
+
+        self.inception3a, self.inception3b = module("3a"), module("3b")
+        self.pool3 = _max_pool(3, self.same)
+        self.inception4a = module("4a")
+        aux1_channels = channels
+        self.inception4b, self.inception4c, self.inception4d = module("4b"), module("4c"), module("4d")
+        aux2_channels = channels
+        self.inception4e = module("4e")
+        self.pool4 = _max_pool(3 if spec["pool4"] == "3x3" else 2, self.same)
+        self.inception5a, self.inception5b = module("5a"), module("5b")
+        self.num_features = channels
+
+        if self.aux_logits:
+            self.aux1 = GoogLeNetAuxHead(aux1_channels, num_classes, width, bn=bn, pool=spec["aux_pool"])
+            self.aux2 = GoogLeNetAuxHead(aux2_channels, num_classes, width, bn=bn, pool=spec["aux_pool"])
+        else:
+            self.aux1 = self.aux2 = None
+        self.fc = nn.Linear(self.num_features, num_classes)
+
+        mean = IMAGENET_MEAN if v1_variant == "paper" else INCEPTION_MEAN
+        std = (1.0, 1.0, 1.0) if v1_variant == "paper" else INCEPTION_STD
+        self.defaults = ModelDefaults(input_size=224, mean=mean, std=std, extra={"aux_weight": 0.3})
+        init_weights(self)
+        configure_batchnorm(self, bn_eps, bn_momentum)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the main logits layer and both aux heads' logits layers."""
+        super().reset_classifier(num_classes)
+        for head in (self.aux1, self.aux2):
+            if head is not None:
+                head.fc2 = nn.Linear(head.fc2.in_features, num_classes)
+
+    def forward_trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        if self.same:
+            check_same_padding_floor(x, self)
+        aux_on = self.training and self.aux_logits
+        aux: list[torch.Tensor] = []
+        x = self.pool3(self.inception3b(self.inception3a(self.stem(x))))
+        x = self.inception4a(x)
+        if aux_on:
+            aux.append(self.aux1(x))
+        x = self.inception4d(self.inception4c(self.inception4b(x)))
+        if aux_on:
+            aux.append(self.aux2(x))
+        x = self.pool4(self.inception4e(x))
+        x = self.inception5b(self.inception5a(x))
+        return x, aux
