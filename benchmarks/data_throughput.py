@@ -1,12 +1,15 @@
 """Data-pipeline throughput: images/s for decode + augment at 299 px on a folder of real JPEGs.
 
 Generates an ImageNet-like folder (photo-like pictures at ImageNet's typical sizes, 500x375 / 375x500 /
-500x333 / 640x480, JPEG quality 90), then times ``data=imagefolder``'s loaders, exactly as training uses them:
-DataLoader worker processes decode (Pillow) and crop / resize / flip to uint8 tensors, batches are collated.
-Each configuration runs two epochs with persistent workers; the second (warm workers, warm page cache) is timed.
-Also times the device-side step (uint8 -> float, TF-slim colour distortion, normalisation) on the CPU.
+500x333 / 640x480, JPEG quality 90, ~100 KB each like ImageNet's), then times ``data=imagefolder``'s loaders
+exactly as training uses them: DataLoader worker processes decode (Pillow) and crop / resize / flip to uint8
+tensors, batches are collated. Each configuration runs one warm-up epoch with persistent workers, then
+``--repeats`` timed epochs (warm workers, warm page cache); the median is reported with the range.
+A second folder of larger photos (2048x1536, ``--large``) shows what reduced-scale JPEG decoding
+(``fast_jpeg``) buys. Also times the device-side step (uint8 -> float, TF-slim colour distortion, normalisation)
+on the CPU.
 
-    python benchmarks/data_throughput.py                      # 512 images, workers 0 1 2, markdown table
+    python benchmarks/data_throughput.py                      # 512 + 64 images, workers 0 1 2, markdown table
     python benchmarks/data_throughput.py --images 2048 --workers 0 2 4 8 --dir /tmp/jpegs --json out.json
 """
 
@@ -16,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -27,35 +31,39 @@ from inception_lab.data import ImageFolderDataModule
 from inception_lab.data.testing import make_image_folder
 
 IMAGENET_LIKE_SIZES = [(500, 375), (375, 500), (500, 333), (640, 480)]
+LARGE_SIZES = [(2048, 1536), (1536, 2048)]
 
 
-def generate(folder: Path, images: int, classes: int = 8) -> Path:
-    marker = folder / f".generated_{images}"
+def generate(folder: Path, images: int, sizes: list[tuple[int, int]], classes: int = 8) -> Path:
+    marker = folder / f".generated_{images}_{len(sizes)}"
     if marker.exists():
         return folder
     per_class = max(1, images // classes)
     make_image_folder(folder, classes=[f"n{i:08d}" for i in range(classes)], per_class=per_class, splits=("train",),
-                      size=IMAGENET_LIKE_SIZES, kinds=("jpeg_rgb",), seed=1234)
+                      size=sizes, kinds=("jpeg_rgb",), seed=1234)
     marker.write_text("")
     return folder
 
 
-def time_loader(root: Path, split: str, workers: int, image_size: int, batch_size: int, fast_jpeg: bool) -> dict:
+def time_loader(root: Path, split: str, workers: int, image_size: int, batch_size: int, fast_jpeg: bool,
+                repeats: int) -> dict:
     dm = ImageFolderDataModule(
         root=str(root), train_split="train", val_split="train", image_size=image_size, batch_size=batch_size,
         num_workers=workers, pin_memory=False, verify="none", fast_jpeg=fast_jpeg, drop_last=False,
     )
     dm.setup()
     loader = dm.train_dataloader() if split == "train" else dm.val_dataloader()
-    for _ in loader:  # epoch 1: worker start-up, page cache
+    for _ in loader:  # warm-up epoch: worker start-up, page cache
         pass
-    start = time.perf_counter()
-    count = 0
-    for images, _ in loader:
-        count += images.shape[0]
-    seconds = time.perf_counter() - start
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        count = 0
+        for images, _ in loader:
+            count += images.shape[0]
+        rates.append(count / (time.perf_counter() - start))
     del loader
-    return {"images": count, "seconds": seconds, "images_per_s": count / seconds}
+    return {"images": count, "rates": rates, "images_per_s": statistics.median(rates)}
 
 
 def time_device_step(image_size: int, batch_size: int, repeats: int = 5) -> dict:
@@ -103,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-size", type=int, default=299)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--large", type=int, default=64, help="large photos to generate (0: skip that folder)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed epochs per configuration (median reported)")
     parser.add_argument("--dir", type=Path, default=None, help="where to generate the JPEGs (default: a temp dir)")
     parser.add_argument("--no-fast-jpeg-row", action="store_true", help="skip the fast_jpeg=false comparison")
     parser.add_argument("--json", type=Path, default=None)
@@ -110,34 +120,42 @@ def main(argv: list[str] | None = None) -> int:
 
     info = machine()
     with tempfile.TemporaryDirectory() as tmp:
-        root = generate(args.dir or Path(tmp) / "jpegs", args.images)
-        files = sorted((root / "train").rglob("*.JPEG"))
-        mean_kb = sum(f.stat().st_size for f in files) / len(files) / 1024
-        rows = []
-        for workers in args.workers:
-            for split in ("train", "eval"):
-                configs = [True] if args.no_fast_jpeg_row else [True, False]
-                for fast in configs:
-                    result = time_loader(root, split, workers, args.image_size, args.batch_size, fast)
-                    rows.append({"transform": split, "workers": workers, "fast_jpeg": fast, **result})
-                    print(f"  {split:5s} workers={workers} fast_jpeg={fast!s:5s} "
-                          f"{result['images_per_s']:8.1f} images/s", file=sys.stderr, flush=True)
+        base = args.dir or Path(tmp)
+        folders = [("ImageNet-like", generate(base / "imagenet_like", args.images, IMAGENET_LIKE_SIZES), args.workers)]
+        if args.large:
+            folders.append(("2048x1536 photos", generate(base / "large", args.large, LARGE_SIZES), [max(args.workers)]))
+        described, rows = [], []
+        for label, root, worker_counts in folders:
+            files = sorted((root / "train").rglob("*.JPEG"))
+            mean_kb = sum(f.stat().st_size for f in files) / len(files) / 1024
+            described.append(f"{label}: {len(files)} JPEGs, mean {mean_kb:.0f} KB")
+            for workers in worker_counts:
+                for split in ("train", "eval"):
+                    for fast in [True] if args.no_fast_jpeg_row else [True, False]:
+                        result = time_loader(root, split, workers, args.image_size, args.batch_size, fast, args.repeats)
+                        rows.append({"data": label, "transform": split, "workers": workers, "fast_jpeg": fast,
+                                     **result})
+                        print(f"  {label:16s} {split:5s} workers={workers} fast_jpeg={fast!s:5s} "
+                              f"{result['images_per_s']:8.1f} images/s  (epochs: "
+                              + ", ".join(f"{r:.0f}" for r in result["rates"]) + ")", file=sys.stderr, flush=True)
         device = time_device_step(args.image_size, args.batch_size)
+    info["load_average_1m_after"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
-    print(f"\nmachine: {info['cpu']}, {info['cpus_available']} CPUs available "
-          f"(1-min load before: {info['load_average_1m_before']:.2f}); Python {info['python']}, torch {info['torch']}, "
-          f"Pillow {info['pillow']} (libjpeg-turbo: {info['libjpeg_turbo']})")
-    print(f"data: {len(files)} JPEGs, {', '.join(f'{w}x{h}' for w, h in IMAGENET_LIKE_SIZES)}, mean {mean_kb:.0f} KB; "
-          f"output {args.image_size} px, batch {args.batch_size}\n")
-    print("| transform | workers | fast_jpeg | images/s |")
-    print("|---|---:|---|---:|")
+    print(f"\nmachine: {info['cpu']}, {info['cpus_available']} CPUs available (1-min load average before / after: "
+          f"{info['load_average_1m_before']:.2f} / {info['load_average_1m_after']:.2f}); Python {info['python']}, "
+          f"torch {info['torch']}, Pillow {info['pillow']} (libjpeg-turbo: {info['libjpeg_turbo']})")
+    print(f"data: {'; '.join(described)}; output {args.image_size} px, batch {args.batch_size}, "
+          f"median of {args.repeats} epochs (range)\n")
+    print("| data | transform | workers | fast_jpeg | images/s (median) | range |")
+    print("|---|---|---:|---|---:|---|")
     for row in rows:
-        print(f"| {row['transform']} | {row['workers']} | {row['fast_jpeg']} | {row['images_per_s']:.0f} |")
+        print(f"| {row['data']} | {row['transform']} | {row['workers']} | {row['fast_jpeg']} | "
+              f"{row['images_per_s']:.0f} | {min(row['rates']):.0f}-{max(row['rates']):.0f} |")
     print(f"\ndevice step on CPU ({info['torch_threads']} threads), uint8 -> normalised float, {args.image_size} px: "
           + ", ".join(f"colour jitter {k}: {v:.0f} images/s" for k, v in device.items()))
     if args.json:
-        args.json.write_text(json.dumps({"machine": info, "rows": rows, "device_step": device,
-                                         "mean_jpeg_kb": mean_kb, "images": len(files)}, indent=2))
+        args.json.write_text(json.dumps({"machine": info, "data": described, "rows": rows, "device_step": device},
+                                        indent=2))
     return 0
 
 

@@ -107,7 +107,7 @@ class InceptionClassifier(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         if self.train_loss.update_called:
-            self.log("train/loss_epoch", self.train_loss.compute(), sync_dist=False)
+            self.log("train/loss_epoch", self.train_loss.compute(), sync_dist=True)  # already synced: a no-op mean
         self.train_loss.reset()
 
     def validation_step(self, batch, batch_idx: int) -> None:
@@ -126,7 +126,7 @@ class InceptionClassifier(L.LightningModule):
             "val_top5": float(self.val_top5.compute()),
         }
         for name in ("val_loss", "val_top1", "val_top5"):
-            self.log(name.replace("val_", "val/"), row[name], prog_bar=name != "val_loss")
+            self.log(name.replace("val_", "val/"), row[name], prog_bar=name != "val_loss", sync_dist=True)
         for metric in (self.val_loss, self.val_top1, self.val_top5):
             metric.reset()
         if not self.trainer.sanity_checking:

@@ -12,6 +12,7 @@ from PIL import Image
 
 from inception_lab.data.testing import IMAGE_KINDS, encode_picture, synthetic_picture
 from inception_lab.data.transforms import (
+    _saturation,
     EvalTransform,
     TrainTransform,
     center_crop_resize_batch,
@@ -198,6 +199,12 @@ def test_normalisation_and_colour_jitter():
     assert out.min() == -1.0 and out.max() == 1.0
     rgb = torch.rand(4, 3, 8, 8)
     assert torch.allclose(hsv_to_rgb(rgb_to_hsv(rgb)), rgb, atol=1e-5)
+    # the saturation step equals TF's HSV definition (S scaled and clipped, H and V kept)
+    fast = _saturation(rgb, torch.Generator().manual_seed(3))
+    factor = torch.empty(4).uniform_(0.5, 1.5, generator=torch.Generator().manual_seed(3)).view(-1, 1, 1)
+    hsv = rgb_to_hsv(rgb)
+    hsv[:, 1] = (hsv[:, 1] * factor).clamp(0.0, 1.0)
+    assert torch.allclose(fast, hsv_to_rgb(hsv), atol=1e-5)
     generator = torch.Generator().manual_seed(0)
     for mode in ("fast", "full"):
         jittered = color_jitter_batch(rgb, mode, generator=generator)

@@ -93,15 +93,19 @@ def build_model(cfg: DictConfig, num_classes: int, channels: int, image_size: in
     import torch
 
     from inception_lab.models import create_model
-    from inception_lab.models.cost import minimum_input_size
 
     switches = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k != "name"}
-    if switches.get("aux_logits") == "auto":
+    if switches.get("aux_logits") == "auto":  # probe the aux heads at this very size (v1's fixed pool also has a max)
         with torch.device("meta"):
             probe = create_model(cfg.model.name, num_classes=num_classes, in_chans=channels,
                                  **{**switches, "aux_logits": True})
-        switches["aux_logits"] = image_size >= minimum_input_size(probe, aux=True)
-    return create_model(cfg.model.name, num_classes=num_classes, in_chans=channels, **switches)
+            try:
+                probe.train()(torch.empty(2, channels, image_size, image_size))
+                switches["aux_logits"] = True
+            except (RuntimeError, ValueError):
+                switches["aux_logits"] = False
+    model = create_model(cfg.model.name, num_classes=num_classes, in_chans=channels, **switches)
+    return model, {"name": cfg.model.name, "num_classes": num_classes, "in_chans": channels, **switches}
 
 
 def check_input_size(model, image_size: int) -> None:
@@ -119,6 +123,45 @@ def check_input_size(model, image_size: int) -> None:
             f"data.image_size={image_size} is too small for model={type(model).__name__}"
             f"{' with aux heads' if aux else ''}: the minimum is {minimum}; {fix}"
         )
+
+
+RESUME_MAY_CHANGE = ("ckpt_path=", "trainer.max_epochs=", "trainer.max_steps=")  # training longer is a resume
+
+
+def resolve_checkpoint(cfg: DictConfig) -> str | None:
+    """``ckpt_path``: a checkpoint file, a run directory (its checkpoints/last.ckpt), or ``last`` = the newest run
+    under ``paths.log_dir`` started with the same overrides (the number of epochs / steps may differ). The file is opened (memory-mapped, weights only) so a
+    truncated or foreign file fails here with one line instead of deep inside Lightning."""
+    import torch
+    import yaml
+
+    value = cfg.ckpt_path
+    if value in (None, ""):
+        return None
+    if value == "last":
+        wanted = sorted(o for o in job_overrides() if not o.startswith(RESUME_MAY_CHANGE))
+        runs = sorted(Path(cfg.paths.log_dir).glob("**/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+        for candidate in reversed(runs):
+            saved = candidate.parent.parent / ".hydra" / "overrides.yaml"
+            if saved.is_file() and sorted(o for o in yaml.safe_load(saved.read_text()) or []
+                                          if not o.startswith(RESUME_MAY_CHANGE)) == wanted:
+                value = str(candidate)
+                break
+        else:
+            raise RunError(f"ckpt_path=last: no run under {cfg.paths.log_dir}/ with these overrides has a "
+                           "checkpoints/last.ckpt; pass the checkpoint file or run directory instead")
+    path = Path(value)
+    if path.is_dir():
+        path = path / "checkpoints" / "last.ckpt"
+    if not path.is_file():
+        raise RunError(f"ckpt_path={value}: no such checkpoint file")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # truncated zip, foreign pickle, not a torch file at all
+        raise RunError(f"ckpt_path={path}: not a readable checkpoint ({str(err).splitlines()[0]})") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "loops" not in checkpoint:
+        raise RunError(f"ckpt_path={path}: not an inception-lab training checkpoint (no state_dict/loops)")
+    return str(path)
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -144,9 +187,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "config": OmegaConf.to_container(cfg, resolve=True),
         **environment(),
     }
+    ckpt_path = resolve_checkpoint(cfg)
+    record["resumed_from"] = ckpt_path
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = hydra.utils.instantiate(cfg.data)
-    model = build_model(cfg, datamodule.num_classes, datamodule.channels, datamodule.image_size)
+    model, model_args = build_model(cfg, datamodule.num_classes, datamodule.channels, datamodule.image_size)
+    record["model_args"] = model_args  # create_model(**model_args) rebuilds this network (eval, report)
     check_input_size(model, datamodule.image_size)
     datamodule.set_normalization(model.defaults.mean, model.defaults.std)
 
@@ -176,14 +222,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         aux_weight=default_aux_weight(cfg.model.name) if aux_weight is None else float(aux_weight),
         channels_last=bool(channels_last),
         divergence_bound=cfg.divergence.loss_bound,
-        config=record["config"],
+        config={**record["config"], "model_args": model_args},
     )
     if cfg.compile:
         module.model = torch.compile(module.model)
     module.flops_per_batch = 3 * flops["flops"] * datamodule.batch_size  # forward + backward ~ 3x forward
 
-    callbacks = instantiate_named(cfg.get("callbacks")) + [progress_bar()]
     loggers = instantiate_named(cfg.get("logger"))
+    callbacks = instantiate_named(cfg.get("callbacks")) + [progress_bar()]
+    if not loggers:  # logger=none: Lightning refuses a LearningRateMonitor with nothing to write to
+        callbacks = [c for c in callbacks if type(c).__name__ != "LearningRateMonitor"]
     trainer: L.Trainer = hydra.utils.instantiate(
         cfg.trainer,
         callbacks=callbacks,
@@ -197,9 +245,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         precision=str(trainer.precision),
     )
 
+    for logger in trainer.loggers:  # the model's cost beside its metrics (W&B summary, CSV)
+        logger.log_metrics({"model/params": params, "model/gflops": flops["flops"] / 1e9}, step=0)
+
     fit_started = time.time()
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     finally:
         _finish_wandb(loggers)
         if is_multirun():
@@ -283,14 +334,14 @@ def main(cfg: DictConfig) -> float | None:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         record_failure(cfg, message)
         if is_multirun():
-            error_console.print(f"[bold red]error:[/] job failed: {message}", highlight=False)
+            error_console.print(f"[bold red]error:[/] job failed: {message}", highlight=False, soft_wrap=True)
             return None
         error_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except Exception as err:  # a crash: record it, keep the sweep going, re-raise in a single run
         record_failure(cfg, f"{type(err).__name__}: {err}")
         if is_multirun():
-            error_console.print(f"[bold red]error:[/] job crashed: {type(err).__name__}: {err}", highlight=False)
+            error_console.print(f"[bold red]error:[/] job crashed: {type(err).__name__}: {err}", highlight=False, soft_wrap=True)
             return None
         raise
     best = (record["metrics"].get("best") or {}).get("top1")
@@ -311,7 +362,7 @@ class SweepSummary(HydraCallback):
                 counts["missing"] += 1
         total = sum(counts.values())
         line = ", ".join(f"{n} {status}" for status, n in counts.items() if n or status != "missing")
-        console.print(f"[bold]sweep[/] {sweep_dir}: {total} jobs: {line}", highlight=False)
+        console.print(f"[bold]sweep[/] {sweep_dir}: {total} jobs: {line}", highlight=False, soft_wrap=True)
         if counts["failed"] or counts["missing"]:
             sys.exit(1)
 

@@ -465,12 +465,15 @@ def _contrast(x, generator, lower=0.5, upper=1.5):
 
 
 def _saturation(x, generator, lower=0.5, upper=1.5):
+    """TF ``adjust_saturation`` (HSV: S <- clip(S * factor, 0, 1), H and V kept) without the HSV round trip:
+    every channel is c = V - V*S*k(H), so scaling S is c' = V - (V - c) * min(factor, V / (V - min))."""
     if x.shape[1] != 3:
         return x
-    hsv = rgb_to_hsv(x.clamp(0.0, 1.0))
-    factor = torch.empty(x.shape[0], device=x.device).uniform_(lower, upper, generator=generator).view(-1, 1, 1)
-    hsv[:, 1] = (hsv[:, 1] * factor).clamp_(0.0, 1.0)
-    return hsv_to_rgb(hsv)
+    x = x.clamp(0.0, 1.0)
+    factor = _per_image(torch.empty(x.shape[0], device=x.device).uniform_(lower, upper, generator=generator))
+    v = x.amax(1, keepdim=True)
+    gain = torch.minimum(factor.expand_as(v), v / (v - x.amin(1, keepdim=True)).clamp_min(1e-12))
+    return v - (v - x) * gain
 
 
 def _hue(x, generator, delta=0.2):
@@ -503,9 +506,10 @@ def color_jitter_batch(x: torch.Tensor, mode: str = "fast", generator: torch.Gen
         raise ValueError(f"color_jitter must be one of {', '.join(COLOR_JITTER_MODES)}, got {mode!r}")
     orders = _ORDERS_FAST if mode == "fast" else _ORDERS_FULL
     if len(orders) == 1:
-        choice = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
-    else:
-        choice = torch.randint(len(orders), (x.shape[0],), device=x.device, generator=generator)
+        for op in orders[0]:
+            x = op(x, generator).clamp_(0.0, 1.0)
+        return x
+    choice = torch.randint(len(orders), (x.shape[0],), device=x.device, generator=generator)
     out = torch.empty_like(x)
     for index, ops in enumerate(orders):
         members = (choice == index).nonzero().flatten()

@@ -9,7 +9,7 @@ never collides with the Rethinking paper's Inception-v2 (``v2``). Reference: sha
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

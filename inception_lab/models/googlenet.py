@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -120,8 +120,8 @@ class SeparableStemConv(nn.Sequential):
 
 def init_weights(model: nn.Module) -> None:
     """TF-slim initialisation (§1.4): ``variance_scaling_initializer()`` = truncated normal (cut at 2σ) with
-    σ = sqrt(1.3 · 2 / fan_in) for conv and linear weights; zero biases; BN γ = 1, β = 0. The residual 1×1 is *not* zero-initialised
-    (§1.4: no reference does that, and the residual-scale ablation would be void at step 0)."""
+    σ = sqrt(1.3 · 2 / fan_in) for conv and linear weights; zero biases; BN γ = 1, β = 0. The residual 1×1 is
+    *not* zero-initialised (§1.4: no reference does that, and the residual-scale ablation would be void at step 0)."""
     for module in model.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             fan_in = module.weight[0].numel()
@@ -132,6 +132,16 @@ def init_weights(model: nn.Module) -> None:
         elif isinstance(module, nn.modules.batchnorm._BatchNorm):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
+
+
+def check_aux_switch(aux_logits: object) -> bool:
+    """``aux_logits`` must be a bool here; ``'auto'`` is resolved from the input size by the training CLI."""
+    if not isinstance(aux_logits, bool):
+        raise ValueError(
+            f"aux_logits={aux_logits!r}: pass True or False ('auto' is resolved from the input size by the "
+            "training CLI before the model is built)"
+        )
+    return aux_logits
 
 
 def check_same_padding_floor(x: torch.Tensor, model: nn.Module) -> None:
@@ -243,7 +253,7 @@ class GoogLeNetAuxHead(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------------- network
-#: Table 1 / §2.2: (name, #1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj)
+#: Table 1 / §2.2: module -> (#1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj)
 _MODULES = {
     "3a": (64, 96, 128, 16, 32, 32),
     "3b": (128, 128, 192, 32, 96, 64),
@@ -258,11 +268,12 @@ _MODULES = {
 
 #: v1_variant -> defaults of the switches it implies (§2.5). Explicit switches override.
 _VARIANTS = {
-    "bn": dict(bn=True, lrn=False, fivebyfive_kernel=5, pool4="3x3", aux_pool="fixed", drop_rate=0.4, same=True),
-    "paper": dict(bn=False, lrn=True, fivebyfive_kernel=5, pool4="3x3", aux_pool="fixed", drop_rate=0.4, same=True),
-    "torchvision": dict(
-        bn=True, lrn=False, fivebyfive_kernel=3, pool4="2x2", aux_pool="adaptive", drop_rate=0.2, same=False
-    ),
+    "bn": {"bn": True, "lrn": False, "fivebyfive_kernel": 5, "pool4": "3x3", "aux_pool": "fixed", "drop_rate": 0.4,
+           "same": True},
+    "paper": {"bn": False, "lrn": True, "fivebyfive_kernel": 5, "pool4": "3x3", "aux_pool": "fixed", "drop_rate": 0.4,
+              "same": True},
+    "torchvision": {"bn": True, "lrn": False, "fivebyfive_kernel": 3, "pool4": "2x2", "aux_pool": "adaptive",
+                    "drop_rate": 0.2, "same": False},
 }
 
 
@@ -288,7 +299,8 @@ class GoogLeNet(InceptionNet):
 
     Normalisation (§10.8): ``bn`` / ``torchvision`` use [-1, 1] scaling (TF-slim's inception_v1 preprocessing and
     what torchvision's ``transform_input`` produces for the TF-ported weights); ``paper`` uses the paper's mean
-    subtraction (§5/§6: "subtracting the mean"), on [0, 1] pixels with unit std.
+    subtraction (§5: "RGB color space with zero mean"; reference §2.1, §10.8) — ImageNet mean, unit std on [0, 1]
+    pixels (Caffe subtracted the mean on the 0–255 scale; only the overall scale differs).
     GoogLeNet has no in-block average pools, so ``avgpool_count_include_pad`` is accepted for a uniform config but
     changes nothing.
     """
@@ -313,9 +325,8 @@ class GoogLeNet(InceptionNet):
         if v1_variant not in _VARIANTS:
             raise ValueError(f"v1_variant must be one of {', '.join(_VARIANTS)}, got {v1_variant!r}")
         spec = dict(_VARIANTS[v1_variant])
-        for key, value in dict(
-            fivebyfive_kernel=fivebyfive_kernel, pool4=pool4, aux_pool=aux_pool, drop_rate=drop_rate
-        ).items():
+        chosen = {"fivebyfive_kernel": fivebyfive_kernel, "pool4": pool4, "aux_pool": aux_pool, "drop_rate": drop_rate}
+        for key, value in chosen.items():
             if value is not None:
                 spec[key] = value
         if spec["fivebyfive_kernel"] not in (3, 5):
@@ -325,7 +336,7 @@ class GoogLeNet(InceptionNet):
 
         self.variant = v1_variant
         self.in_chans = in_chans
-        self.aux_logits = bool(aux_logits)
+        self.aux_logits = check_aux_switch(aux_logits)
         self.drop_rate = float(spec["drop_rate"])
         self.same = spec["same"]
         bn, kernel5 = spec["bn"], spec["fivebyfive_kernel"]
@@ -362,7 +373,7 @@ class GoogLeNet(InceptionNet):
 
         mean = IMAGENET_MEAN if v1_variant == "paper" else INCEPTION_MEAN
         std = (1.0, 1.0, 1.0) if v1_variant == "paper" else INCEPTION_STD
-        self.defaults = ModelDefaults(input_size=224, mean=mean, std=std, extra={"aux_weight": 0.3})
+        self.defaults = ModelDefaults(input_size=224, mean=mean, std=std)
         init_weights(self)
         configure_batchnorm(self, bn_eps, bn_momentum)
 

@@ -12,12 +12,12 @@ the Inception-ResNet networks (``inception_resnet.py``).
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from inception_lab.models.googlenet import init_weights
+from inception_lab.models.googlenet import check_aux_switch, init_weights
 from inception_lab.models.inception_v3 import AuxHead
 from inception_lab.models.layers import (
     INCEPTION_MEAN,
@@ -147,7 +147,7 @@ class ReductionA(nn.Module):
     Table 1: Inception-v4 (192, 224, 256, 384); IR-v1 (192, 192, 256, 384); IR-v2 (256, 256, 384, 384).
     """
 
-    def __init__(self, in_channels: int, k: int, l: int, m: int, n: int) -> None:  # noqa: E741 (paper's names)
+    def __init__(self, in_channels: int, k: int, l: int, m: int, n: int) -> None:
         super().__init__()
         self.branches = nn.ModuleList(
             [
@@ -288,7 +288,7 @@ class InceptionV4(InceptionNet):
     ) -> None:
         super().__init__()
         self.in_chans = in_chans
-        self.aux_logits = bool(aux_logits)
+        self.aux_logits = check_aux_switch(aux_logits)
         self.drop_rate = float(drop_rate)
 
         def width(c: int) -> int:

@@ -104,7 +104,7 @@ class InceptionNet(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the main logits layer (aux heads keep theirs)."""
-        self.fc = nn.Linear(self.num_features, num_classes)
+        self.fc = nn.Linear(self.num_features, num_classes, device=self.fc.weight.device)
 
     def _checked_trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         try:
