@@ -77,7 +77,7 @@ def progress_bar():
     """Rich progress on a terminal; plain tqdm lines when stdout is a file (SLURM logs, CI: runner-anchors B8)."""
     from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
 
-    return RichProgressBar(leave=True) if sys.stdout.isatty() else TQDMProgressBar(refresh_rate=50)
+    return RichProgressBar(leave=True) if sys.stdout.isatty() else TQDMProgressBar(refresh_rate=10)
 
 
 def instantiate_named(group: DictConfig | None) -> list[Any]:
@@ -108,21 +108,28 @@ def build_model(cfg: DictConfig, num_classes: int, channels: int, image_size: in
     return model, {"name": cfg.model.name, "num_classes": num_classes, "in_chans": channels, **switches}
 
 
-def check_input_size(model, image_size: int) -> None:
-    from inception_lab.models.cost import minimum_input_size
+def check_input_size(model, image_size: int, channels: int) -> None:
+    """Fail before training, with the network's minimum in the message, when ``image_size`` is too small."""
+    import torch
+
+    from inception_lab.models.cost import meta_copy, minimum_input_size
 
     aux = bool(getattr(model, "has_aux_heads", False))
+    try:  # one forward pass on the meta device at this very size (no memory, no compute)
+        meta_copy(model).train(aux)(torch.empty(2, channels, image_size, image_size, device="meta"))
+        return
+    except (RuntimeError, ValueError):
+        pass
     minimum = minimum_input_size(model, aux=aux)
-    if image_size < minimum:
-        fix = (
-            "turn the aux heads off (regularizer=no_aux) or raise data.image_size"
-            if aux and minimum_input_size(model, aux=False) <= image_size
-            else f"set data.image_size>={minimum} (or a resolution=r299|r151|r79 setting)"
-        )
-        raise RunError(
-            f"data.image_size={image_size} is too small for model={type(model).__name__}"
-            f"{' with aux heads' if aux else ''}: the minimum is {minimum}; {fix}"
-        )
+    fix = (
+        "turn the aux heads off (regularizer=no_aux) or raise data.image_size"
+        if aux and minimum_input_size(model, aux=False) <= image_size
+        else f"set data.image_size>={minimum} (or a resolution=r299|r151|r79 setting)"
+    )
+    raise RunError(
+        f"data.image_size={image_size} is too small for model={type(model).__name__}"
+        f"{' with aux heads' if aux else ''}: the minimum is {minimum}; {fix}"
+    )
 
 
 RESUME_MAY_CHANGE = ("ckpt_path=", "trainer.max_epochs=", "trainer.max_steps=")  # training longer is a resume
@@ -193,7 +200,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule = hydra.utils.instantiate(cfg.data)
     model, model_args = build_model(cfg, datamodule.num_classes, datamodule.channels, datamodule.image_size)
     record["model_args"] = model_args  # create_model(**model_args) rebuilds this network (eval, report)
-    check_input_size(model, datamodule.image_size)
+    check_input_size(model, datamodule.image_size, datamodule.channels)
     datamodule.set_normalization(model.defaults.mean, model.defaults.std)
 
     params = count_parameters(model, aux=False)

@@ -9,25 +9,21 @@ never collides with the Rethinking paper's Inception-v2 (``v2``). Reference: sha
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from inception_lab.models.googlenet import (
-    ConvUnit,
-    SeparableStemConv,
-    check_same_padding_floor,
-    init_weights,
-    max_pool_same,
-)
 from inception_lab.models.layers import (
-    INCEPTION_MEAN,
-    INCEPTION_STD,
+    ConvBNReLU,
     InceptionNet,
     ModelDefaults,
-    configure_batchnorm,
-    scale_channels,
+    SeparableStemConv,
+    Width,
+    avg_pool_3x3_same,
+    check_choice,
+    check_same_padding_floor,
+    max_pool_same,
+    width_rule,
 )
 from inception_lab.models.registry import register_model
 
@@ -36,14 +32,14 @@ class Stem(nn.Sequential):
     """Fig. 5 rows before inception (3a) (§3.1): conv 7×7/2 S 64 (depthwise-separable, depth multiplier 8, by
     default) -> maxpool 3×3/2 S -> conv 1×1 64 -> conv 3×3 192 -> maxpool 3×3/2 S. 224 -> 28×28×192."""
 
-    def __init__(self, in_chans: int, width: Callable[[int], int], *, separable: bool) -> None:
+    def __init__(self, in_chans: int, width: Width, *, separable: bool) -> None:
         c1, c2, c3 = width(64), width(64), width(192)
         super().__init__(
             OrderedDict(
-                conv1=SeparableStemConv(in_chans, c1) if separable else ConvUnit(in_chans, c1, 7, 2, same=True),
+                conv1=SeparableStemConv(in_chans, c1) if separable else ConvBNReLU(in_chans, c1, 7, 2, same=True),
                 pool1=max_pool_same(3, 2),
-                conv2=ConvUnit(c1, c2, 1),
-                conv3=ConvUnit(c2, c3, 3, padding=1),
+                conv2=ConvBNReLU(c1, c2, 1),
+                conv3=ConvBNReLU(c2, c3, 3, padding=1),
                 pool2=max_pool_same(3, 2),
             )
         )
@@ -69,15 +65,15 @@ class InceptionModule(nn.Module):
         count_include_pad: bool,
     ) -> None:
         super().__init__()
-        self.branch1 = ConvUnit(in_channels, c1, 1)
-        self.branch2 = nn.Sequential(ConvUnit(in_channels, c3_reduce, 1), ConvUnit(c3_reduce, c3, 3, padding=1))
+        self.branch1 = ConvBNReLU(in_channels, c1, 1)
+        self.branch2 = nn.Sequential(ConvBNReLU(in_channels, c3_reduce, 1), ConvBNReLU(c3_reduce, c3, 3, padding=1))
         self.branch3 = nn.Sequential(
-            ConvUnit(in_channels, d3_reduce, 1), ConvUnit(d3_reduce, d3, 3, padding=1), ConvUnit(d3, d3, 3, padding=1)
+            ConvBNReLU(in_channels, d3_reduce, 1),
+            ConvBNReLU(d3_reduce, d3, 3, padding=1),
+            ConvBNReLU(d3, d3, 3, padding=1),
         )
-        pooling = (
-            nn.AvgPool2d(3, 1, 1, count_include_pad=count_include_pad) if pool == "avg" else nn.MaxPool2d(3, 1, 1)
-        )
-        self.branch4 = nn.Sequential(pooling, ConvUnit(in_channels, pool_proj, 1))
+        pooling = avg_pool_3x3_same(count_include_pad) if pool == "avg" else nn.MaxPool2d(3, 1, 1)
+        self.branch4 = nn.Sequential(pooling, ConvBNReLU(in_channels, pool_proj, 1))
         self.out_channels = c1 + c3 + d3 + pool_proj
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -91,11 +87,13 @@ class InceptionReduction(nn.Module):
 
     def __init__(self, in_channels: int, c3_reduce: int, c3: int, d3_reduce: int, d3: int) -> None:
         super().__init__()
-        self.branch1 = nn.Sequential(ConvUnit(in_channels, c3_reduce, 1), ConvUnit(c3_reduce, c3, 3, 2, same=True))
+        self.branch1 = nn.Sequential(
+            ConvBNReLU(in_channels, c3_reduce, 1), ConvBNReLU(c3_reduce, c3, 3, 2, same=True)
+        )
         self.branch2 = nn.Sequential(
-            ConvUnit(in_channels, d3_reduce, 1),
-            ConvUnit(d3_reduce, d3, 3, padding=1),
-            ConvUnit(d3, d3, 3, 2, same=True),
+            ConvBNReLU(in_channels, d3_reduce, 1),
+            ConvBNReLU(d3_reduce, d3, 3, padding=1),
+            ConvBNReLU(d3, d3, 3, 2, same=True),
         )
         self.branch3 = max_pool_same(3, 2)
         self.out_channels = c3 + d3 + in_channels
@@ -155,16 +153,12 @@ class BNInception(InceptionNet):
         avgpool_count_include_pad: bool = False,
     ) -> None:
         super().__init__()
-        if variant not in ("paper", "slim"):
-            raise ValueError(f"bn_inception variant must be 'paper' or 'slim', got {variant!r}")
-        self.variant = variant
+        self.variant = check_choice("bn_inception variant", variant, ("paper", "slim"))
         self.in_chans = in_chans
         self.aux_logits = False
         self.drop_rate = float(drop_rate)
 
-        def width(c: int) -> int:
-            return scale_channels(c, width_mult)
-
+        width = width_rule(width_mult)
         self.stem = Stem(in_chans, width, separable=stem_separable)
         channels = self.stem.out_channels
         blocks: dict[str, nn.Module] = {}
@@ -181,10 +175,8 @@ class BNInception(InceptionNet):
             channels = block.out_channels
         self.blocks = nn.Sequential(OrderedDict(blocks))
         self.num_features = channels
-        self.fc = nn.Linear(self.num_features, num_classes)
-        self.defaults = ModelDefaults(input_size=224, mean=INCEPTION_MEAN, std=INCEPTION_STD)
-        init_weights(self)
-        configure_batchnorm(self, bn_eps, bn_momentum)
+        self.defaults = ModelDefaults(input_size=224)
+        self._finish(num_classes, bn_eps, bn_momentum)
 
     def forward_trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         check_same_padding_floor(x, self)

@@ -2,18 +2,13 @@
 
 Reference: shared/reference/inception-family.md §2 (layers), §2.5 / §9.1 (counts), §9.3 (minimum input),
 §12 rows 1–6 (readings), §13 (switches). Paper: Table 1 (incarnation), Fig. 2(b) (module), Fig. 3 (graph),
-§5 (auxiliary heads), §6–§7 (training, evaluation).
-
-Also home of two helpers that GoogLeNet and BN-Inception share (both use TF "SAME" for stride-2 layers, §1.2):
-:class:`PadSame` (dynamic TF-SAME padding) and :class:`ConvUnit` (conv -> [BN] -> ReLU with optional SAME
-padding and conv bias), and of :func:`init_weights`, the initialisation every network in this room uses.
+§5 (auxiliary heads), §6–§7 (training, evaluation). The TF-SAME helpers it shares with BN-Inception (§1.2) and the
+initialisation (§1.4) live in :mod:`inception_lab.models.layers`.
 """
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
-from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -23,134 +18,19 @@ from inception_lab.models.layers import (
     IMAGENET_MEAN,
     INCEPTION_MEAN,
     INCEPTION_STD,
+    ConvBNReLU,
     InceptionNet,
     InputTooSmallError,
     ModelDefaults,
-    configure_batchnorm,
-    scale_channels,
+    SeparableStemConv,
+    Width,
+    check_aux_switch,
+    check_choice,
+    check_same_padding_floor,
+    max_pool_same,
+    width_rule,
 )
 from inception_lab.models.registry import register_model
-
-#: Smallest side the TF-SAME networks (GoogLeNet, BN-Inception) accept. Every stride-2 SAME layer maps
-#: n -> ceil(n / 2), so any n >= 1 would run; TF-slim documents inputs "greater than 32x32" (§9.3).
-SAME_PADDING_FLOOR = 32
-
-
-# ----------------------------------------------------------------------------------------------- shared helpers
-class PadSame(nn.Module):
-    """TensorFlow "SAME" padding for a ``kernel_size``/``stride`` layer, computed from the input size (§1.2).
-
-    TF pads ``max((ceil(n / s) - 1) * s + k - n, 0)`` pixels with the odd one at the bottom / right; PyTorch's
-    symmetric padding shifts the window by a pixel whenever that total is odd. Max pools pad with ``-inf``.
-    """
-
-    def __init__(self, kernel_size: int, stride: int, value: float = 0.0) -> None:
-        super().__init__()
-        self.kernel_size, self.stride, self.value = kernel_size, stride, value
-
-    @staticmethod
-    def amount(n: int, kernel_size: int, stride: int) -> int:
-        return max((math.ceil(n / stride) - 1) * stride + kernel_size - n, 0)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        ph = self.amount(x.shape[-2], self.kernel_size, self.stride)
-        pw = self.amount(x.shape[-1], self.kernel_size, self.stride)
-        if ph == 0 and pw == 0:
-            return x
-        return F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), value=self.value)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
-
-
-def max_pool_same(kernel_size: int, stride: int) -> nn.Sequential:
-    """``maxpool k/s S`` with TF-SAME padding (pads with -inf, so padding never wins the max)."""
-    return nn.Sequential(PadSame(kernel_size, stride, value=float("-inf")), nn.MaxPool2d(kernel_size, stride))
-
-
-class ConvUnit(nn.Sequential):
-    """conv -> [BatchNorm] -> ReLU (§0.2 "CBR"); ``bn=False`` gives the 2014 unit (conv with bias, ReLU).
-
-    ``same=True`` pads TF-SAME at run time (stride-2 layers of GoogLeNet / BN-Inception, §1.2); otherwise
-    ``padding`` is static and symmetric (stride-1 SAME = ``k // 2``, VALID = 0).
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int, int],
-        stride: int = 1,
-        padding: int | tuple[int, int] = 0,
-        *,
-        bn: bool = True,
-        same: bool = False,
-    ) -> None:
-        layers: list[nn.Module] = []
-        if same:
-            assert isinstance(kernel_size, int), "SAME padding helper handles square kernels"
-            layers.append(PadSame(kernel_size, stride))
-            padding = 0
-        layers.append(nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=not bn))
-        if bn:
-            layers.append(nn.BatchNorm2d(out_channels, eps=1e-3))
-        layers.append(nn.ReLU(inplace=True))
-        super().__init__(*layers)
-
-
-class SeparableStemConv(nn.Sequential):
-    """Depthwise-separable 7×7/2 first layer (§2.1, §3.1): depthwise 7×7 with depth multiplier 8 (3 -> 24, no BN
-    in between) -> pointwise 1×1 -> [BN] -> ReLU. Table 1 of GoogLeNet (2.7K params / 34M ops) and the BN paper's
-    Appendix ("convolution*") count this layer; the Xception paper §2 says Inception V1/V2 used it."""
-
-    def __init__(
-        self, in_channels: int, out_channels: int, *, bn: bool = True, same: bool = True, depth_multiplier: int = 8
-    ) -> None:
-        mid = in_channels * depth_multiplier
-        layers: list[nn.Module] = [PadSame(7, 2)] if same else []
-        layers += [
-            nn.Conv2d(in_channels, mid, 7, 2, 0 if same else 3, groups=in_channels, bias=False),
-            nn.Conv2d(mid, out_channels, 1, bias=not bn),
-        ]
-        if bn:
-            layers.append(nn.BatchNorm2d(out_channels, eps=1e-3))
-        layers.append(nn.ReLU(inplace=True))
-        super().__init__(*layers)
-
-
-def init_weights(model: nn.Module) -> None:
-    """TF-slim initialisation (§1.4): ``variance_scaling_initializer()`` = truncated normal (cut at 2σ) with
-    σ = sqrt(1.3 · 2 / fan_in) for conv and linear weights; zero biases; BN γ = 1, β = 0. The residual 1×1 is
-    *not* zero-initialised (§1.4: no reference does that, and the residual-scale ablation would be void at step 0)."""
-    for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
-            fan_in = module.weight[0].numel()
-            std = math.sqrt(1.3 * 2.0 / fan_in)  # 1.3: TF's correction for the truncation
-            nn.init.trunc_normal_(module.weight, std=std, a=-2 * std, b=2 * std)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-
-
-def check_aux_switch(aux_logits: object) -> bool:
-    """``aux_logits`` must be a bool here; ``'auto'`` is resolved from the input size by the training CLI."""
-    if not isinstance(aux_logits, bool):
-        raise ValueError(
-            f"aux_logits={aux_logits!r}: pass True or False ('auto' is resolved from the input size by the "
-            "training CLI before the model is built)"
-        )
-    return aux_logits
-
-
-def check_same_padding_floor(x: torch.Tensor, model: nn.Module) -> None:
-    """The pad-same networks run at every size; enforce the documented practical floor (§9.3)."""
-    if min(x.shape[-2:]) < SAME_PADDING_FLOOR:
-        raise InputTooSmallError(
-            f"input {tuple(x.shape[-2:])} is too small for {type(model).__name__}: minimum is "
-            f"{SAME_PADDING_FLOOR}x{SAME_PADDING_FLOOR} (reference §9.3)"
-        )
 
 
 # ------------------------------------------------------------------------------------------------------ blocks
@@ -162,18 +42,16 @@ class Stem(nn.Sequential):
     ``ceil_mode`` pools). LRN (size 5, α 1e-4, β 0.75: the BVLC Caffe reproduction's values) only in the 2014 unit.
     """
 
-    def __init__(
-        self, in_chans: int, width: Callable[[int], int], *, bn: bool, lrn: bool, same: bool, separable: bool
-    ) -> None:
+    def __init__(self, in_chans: int, width: Width, *, bn: bool, lrn: bool, same: bool, separable: bool) -> None:
         c1, c2, c3 = width(64), width(64), width(192)
-        conv1 = SeparableStemConv(in_chans, c1, bn=bn, same=same) if separable else ConvUnit(
+        conv1 = SeparableStemConv(in_chans, c1, bn=bn, same=same) if separable else ConvBNReLU(
             in_chans, c1, 7, 2, 3, bn=bn, same=same
         )
         layers: dict[str, nn.Module] = {"conv1": conv1, "pool1": _max_pool(3, same)}
         if lrn:
             layers["lrn1"] = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)
-        layers["conv2"] = ConvUnit(c1, c2, 1, bn=bn)
-        layers["conv3"] = ConvUnit(c2, c3, 3, padding=1, bn=bn)
+        layers["conv2"] = ConvBNReLU(c1, c2, 1, bn=bn)
+        layers["conv3"] = ConvBNReLU(c2, c3, 3, padding=1, bn=bn)
         if lrn:
             layers["lrn2"] = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)
         layers["pool2"] = _max_pool(3, same)
@@ -207,14 +85,15 @@ class InceptionModule(nn.Module):
         kernel5: int,
     ) -> None:
         super().__init__()
-        self.branch1 = ConvUnit(in_channels, c1, 1, bn=bn)
+        self.branch1 = ConvBNReLU(in_channels, c1, 1, bn=bn)
         self.branch2 = nn.Sequential(
-            ConvUnit(in_channels, c3_reduce, 1, bn=bn), ConvUnit(c3_reduce, c3, 3, padding=1, bn=bn)
+            ConvBNReLU(in_channels, c3_reduce, 1, bn=bn), ConvBNReLU(c3_reduce, c3, 3, padding=1, bn=bn)
         )
         self.branch3 = nn.Sequential(
-            ConvUnit(in_channels, c5_reduce, 1, bn=bn), ConvUnit(c5_reduce, c5, kernel5, padding=kernel5 // 2, bn=bn)
+            ConvBNReLU(in_channels, c5_reduce, 1, bn=bn),
+            ConvBNReLU(c5_reduce, c5, kernel5, padding=kernel5 // 2, bn=bn),
         )
-        self.branch4 = nn.Sequential(nn.MaxPool2d(3, 1, 1), ConvUnit(in_channels, pool_proj, 1, bn=bn))
+        self.branch4 = nn.Sequential(nn.MaxPool2d(3, 1, 1), ConvBNReLU(in_channels, pool_proj, 1, bn=bn))
         self.out_channels = c1 + c3 + c5 + pool_proj
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -229,15 +108,11 @@ class GoogLeNetAuxHead(nn.Module):
     grids (inputs 209–256 with TF-SAME padding, §9.3); ``pool='adaptive'`` is torchvision's adaptive 4×4 pool.
     """
 
-    def __init__(
-        self, in_channels: int, num_classes: int, width: Callable[[int], int], *, bn: bool, pool: str = "fixed"
-    ) -> None:
+    def __init__(self, in_channels: int, num_classes: int, width: Width, *, bn: bool, pool: str = "fixed") -> None:
         super().__init__()
-        if pool not in ("fixed", "adaptive"):
-            raise ValueError(f"aux_pool must be 'fixed' or 'adaptive', got {pool!r}")
-        self.fixed = pool == "fixed"
+        self.fixed = check_choice("aux_pool", pool, ("fixed", "adaptive")) == "fixed"
         self.pool = nn.AvgPool2d(5, 3) if self.fixed else nn.AdaptiveAvgPool2d(4)
-        self.conv = ConvUnit(in_channels, width(128), 1, bn=bn)
+        self.conv = ConvBNReLU(in_channels, width(128), 1, bn=bn)
         self.fc1 = nn.Linear(width(128) * 16, width(1024))
         self.dropout = nn.Dropout(0.7)
         self.fc2 = nn.Linear(width(1024), num_classes)
@@ -250,6 +125,9 @@ class GoogLeNetAuxHead(nn.Module):
             )
         x = torch.flatten(self.conv(self.pool(x)), 1)
         return self.fc2(self.dropout(F.relu(self.fc1(x), inplace=True)))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.fc2 = nn.Linear(self.fc2.in_features, num_classes)
 
 
 # ----------------------------------------------------------------------------------------------------- network
@@ -305,6 +183,8 @@ class GoogLeNet(InceptionNet):
     changes nothing.
     """
 
+    aux_head_names = ("aux1", "aux2")
+
     def __init__(
         self,
         num_classes: int = 1000,
@@ -322,17 +202,13 @@ class GoogLeNet(InceptionNet):
         avgpool_count_include_pad: bool = False,
     ) -> None:
         super().__init__()
-        if v1_variant not in _VARIANTS:
-            raise ValueError(f"v1_variant must be one of {', '.join(_VARIANTS)}, got {v1_variant!r}")
-        spec = dict(_VARIANTS[v1_variant])
+        spec = dict(_VARIANTS[check_choice("v1_variant", v1_variant, _VARIANTS)])
         chosen = {"fivebyfive_kernel": fivebyfive_kernel, "pool4": pool4, "aux_pool": aux_pool, "drop_rate": drop_rate}
         for key, value in chosen.items():
             if value is not None:
                 spec[key] = value
-        if spec["fivebyfive_kernel"] not in (3, 5):
-            raise ValueError(f"fivebyfive_kernel must be 5 or 3, got {spec['fivebyfive_kernel']!r}")
-        if spec["pool4"] not in ("3x3", "2x2"):
-            raise ValueError(f"pool4 must be '3x3' or '2x2', got {spec['pool4']!r}")
+        check_choice("fivebyfive_kernel", spec["fivebyfive_kernel"], (5, 3))
+        check_choice("pool4", spec["pool4"], ("3x3", "2x2"))
 
         self.variant = v1_variant
         self.in_chans = in_chans
@@ -341,9 +217,7 @@ class GoogLeNet(InceptionNet):
         self.same = spec["same"]
         bn, kernel5 = spec["bn"], spec["fivebyfive_kernel"]
 
-        def width(c: int) -> int:
-            return scale_channels(c, width_mult)
-
+        width = width_rule(width_mult)
         self.stem = Stem(in_chans, width, bn=bn, lrn=spec["lrn"], same=self.same, separable=stem_separable)
         channels = self.stem.out_channels
 
@@ -369,20 +243,11 @@ class GoogLeNet(InceptionNet):
             self.aux2 = GoogLeNetAuxHead(aux2_channels, num_classes, width, bn=bn, pool=spec["aux_pool"])
         else:
             self.aux1 = self.aux2 = None
-        self.fc = nn.Linear(self.num_features, num_classes)
 
         mean = IMAGENET_MEAN if v1_variant == "paper" else INCEPTION_MEAN
         std = (1.0, 1.0, 1.0) if v1_variant == "paper" else INCEPTION_STD
         self.defaults = ModelDefaults(input_size=224, mean=mean, std=std)
-        init_weights(self)
-        configure_batchnorm(self, bn_eps, bn_momentum)
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the main logits layer and both aux heads' logits layers."""
-        super().reset_classifier(num_classes)
-        for head in (self.aux1, self.aux2):
-            if head is not None:
-                head.fc2 = nn.Linear(head.fc2.in_features, num_classes)
+        self._finish(num_classes, bn_eps, bn_momentum)
 
     def forward_trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         if self.same:

@@ -16,28 +16,27 @@ never the shortcut; there is no BN after the sum (paper §3.2).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from inception_lab.models.googlenet import check_aux_switch, init_weights
 from inception_lab.models.inception_v3 import AuxHead
 from inception_lab.models.inception_v4 import ReductionA
 from inception_lab.models.inception_v4 import Stem as InceptionV4Stem
 from inception_lab.models.layers import (
-    INCEPTION_MEAN,
-    INCEPTION_STD,
+    Branches,
     ConvBNReLU,
     InceptionNet,
     ModelDefaults,
-    configure_batchnorm,
-    scale_channels,
+    Width,
+    avg_pool_3x3_same,
+    check_aux_switch,
+    check_choice,
+    stem_convs,
+    width_rule,
 )
 from inception_lab.models.registry import register_model
-
-Width = Callable[[int], int]
 
 #: Per-stage residual scales of every released implementation (TF-slim, timm, facenet; §8). The paper only says
 #: "between 0.1 and 0.3" (§3.3).
@@ -51,7 +50,7 @@ def zero_fraction(features: torch.Tensor) -> float:
 
 
 # ------------------------------------------------------------------------------------------------------- blocks
-class ResidualInceptionBlock(nn.Module):
+class ResidualInceptionBlock(Branches):
     """Scaled residual Inception block (Fig. 20): ``act(x + scale · conv1×1(concat(branches(x))))``.
 
     ``scale`` and ``activate`` are plain attributes (``scale`` may be changed after construction, e.g. to
@@ -59,14 +58,13 @@ class ResidualInceptionBlock(nn.Module):
     """
 
     def __init__(self, in_channels: int, branches: list[nn.Module], concat_channels: int, scale: float, activate: bool):
-        super().__init__()
-        self.branches = nn.ModuleList(branches)
+        super().__init__(branches, in_channels)
         self.conv = nn.Conv2d(concat_channels, in_channels, 1, bias=True)  # linear 1×1: bias, no BN, no activation
         self.scale = float(scale)
         self.activate = bool(activate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        residual = self.conv(torch.cat([branch(x) for branch in self.branches], 1))
+        residual = self.conv(super().forward(x))
         out = torch.add(x, residual, alpha=self.scale)
         return F.relu(out, inplace=True) if self.activate else out
 
@@ -133,16 +131,15 @@ class Block8(ResidualInceptionBlock):
         super().__init__(in_channels, branches, b0 + b1c, scale, activate)
 
 
-class ReductionB(nn.Module):
+class ReductionB(Branches):
     """Reduction-B of the Inception-ResNet networks (IR-v1 Fig. 12; IR-v2 Fig. 18 / TF-slim Mixed_7a), 17 -> 8:
     ``1×1 -> 3×3/2 V`` ‖ ``1×1 -> 3×3/2 V`` ‖ ``1×1 -> 3×3 S -> 3×3/2 V`` ‖ ``maxpool 3×3/2 V`` (pass-through).
     IR-v1 widths ((256, 384), (256, 256), (256, 256, 256)): 3,346,176 params, 896 -> 1792;
     IR-v2 ((256, 384), (256, 288), (256, 288, 320)): 3,880,960 params, 1088 -> 2080."""
 
     def __init__(self, in_channels: int, widths: tuple[tuple[int, ...], ...], width: Width) -> None:
-        super().__init__()
         (a0, a1), (b0, b1), (c0, c1, c2) = ((width(c) for c in branch) for branch in widths)
-        self.branches = nn.ModuleList(
+        super().__init__(
             [
                 nn.Sequential(ConvBNReLU(in_channels, a0, 1), ConvBNReLU(a0, a1, 3, 2)),
                 nn.Sequential(ConvBNReLU(in_channels, b0, 1), ConvBNReLU(b0, b1, 3, 2)),
@@ -150,22 +147,18 @@ class ReductionB(nn.Module):
                     ConvBNReLU(in_channels, c0, 1), ConvBNReLU(c0, c1, 3, padding=1), ConvBNReLU(c1, c2, 3, 2)
                 ),
                 nn.MaxPool2d(3, 2),
-            ]
+            ],
+            a1 + b1 + c2 + in_channels,
         )
-        self.out_channels = a1 + b1 + c2 + in_channels
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([branch(x) for branch in self.branches], 1)
 
 
-class Mixed5b(nn.Module):
+class Mixed5b(Branches):
     """TF-slim IR-v2's Mixed_5b (not in the paper; §7.2), 35×35×192 -> 320 (268,320 params): ``1×1 96`` ‖
     ``1×1 48 -> 5×5 64`` ‖ ``1×1 64 -> 3×3 96 -> 3×3 96`` ‖ ``avgpool 3×3/1 S -> 1×1 64``."""
 
     def __init__(self, in_channels: int, width: Width, count_include_pad: bool = False) -> None:
-        super().__init__()
         c48, c64, c96 = width(48), width(64), width(96)
-        self.branches = nn.ModuleList(
+        super().__init__(
             [
                 ConvBNReLU(in_channels, c96, 1),
                 nn.Sequential(ConvBNReLU(in_channels, c48, 1), ConvBNReLU(c48, c64, 5, padding=2)),
@@ -174,15 +167,10 @@ class Mixed5b(nn.Module):
                     ConvBNReLU(c64, c96, 3, padding=1),
                     ConvBNReLU(c96, c96, 3, padding=1),
                 ),
-                nn.Sequential(
-                    nn.AvgPool2d(3, 1, 1, count_include_pad=count_include_pad), ConvBNReLU(in_channels, c64, 1)
-                ),
-            ]
+                nn.Sequential(avg_pool_3x3_same(count_include_pad), ConvBNReLU(in_channels, c64, 1)),
+            ],
+            2 * c96 + 2 * c64,
         )
-        self.out_channels = 2 * c96 + 2 * c64
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([branch(x) for branch in self.branches], 1)
 
 
 def _code_stem(in_chans: int, width: Width, last: str) -> nn.Sequential:
@@ -190,15 +178,11 @@ def _code_stem(in_chans: int, width: Width, last: str) -> nn.Sequential:
     conv 3×3 V 32 -> conv 3×3 S 64 -> maxpool 3×3/2 V -> conv 1×1 80 -> conv 3×3 V 192 (71×71×192), then
     ``last='conv'`` (IR-v1: conv 3×3/2 V 256 -> 35×35×256, 615,552 params) or ``last='pool'`` (IR-v2 slim:
     maxpool 3×3/2 V -> 35×35×192)."""
-    c32, c64, c80, c192 = width(32), width(64), width(80), width(192)
-    layers: dict[str, nn.Module] = {
-        "Conv2d_1a_3x3": ConvBNReLU(in_chans, c32, 3, 2),
-        "Conv2d_2a_3x3": ConvBNReLU(c32, c32, 3),
-        "Conv2d_2b_3x3": ConvBNReLU(c32, c64, 3, padding=1),
-        "MaxPool_3a_3x3": nn.MaxPool2d(3, 2),
-        "Conv2d_3b_1x1": ConvBNReLU(c64, c80, 1),
-        "Conv2d_4a_3x3": ConvBNReLU(c80, c192, 3),
-    }
+    c64, c80, c192 = width(64), width(80), width(192)
+    layers = stem_convs(in_chans, width)
+    layers["MaxPool_3a_3x3"] = nn.MaxPool2d(3, 2)
+    layers["Conv2d_3b_1x1"] = ConvBNReLU(c64, c80, 1)
+    layers["Conv2d_4a_3x3"] = ConvBNReLU(c80, c192, 3)
     if last == "conv":
         layers["Conv2d_4b_3x3"] = ConvBNReLU(c192, width(256), 3, 2)
     else:
@@ -220,14 +204,14 @@ class InceptionResNet(InceptionNet):
     at no extra cost, or call :meth:`pre_pool_zero_fraction` on a batch.
     """
 
-    defaults = ModelDefaults(input_size=299, mean=INCEPTION_MEAN, std=INCEPTION_STD)
+    defaults = ModelDefaults(input_size=299)
+    aux_head_names = ("AuxLogits",)
 
     @staticmethod
     def _scales(residual_scale: str | float, final_block: str) -> tuple[dict[str, float], float]:
         """Per-stage scales and the last block's scale (§8, §10.3): 'reference' = 0.17 / 0.10 / 0.20; a number
         applies to every scaled block (1.0 = scaling off). A ``'linear'`` last block is always 1.0 (TF-slim)."""
-        if final_block not in ("relu", "linear"):
-            raise ValueError(f"final_block must be 'relu' or 'linear', got {final_block!r}")
+        check_choice("final_block", final_block, ("relu", "linear"))
         if isinstance(residual_scale, str) and residual_scale == "reference":
             scales = dict(REFERENCE_SCALES)
         else:
@@ -249,12 +233,20 @@ class InceptionResNet(InceptionNet):
         final_block: str,
         width: Width,
         num_classes: int,
+        in_chans: int,
         width_mult: float,
         aux_logits: bool,
+        drop_rate: float,
         count_include_pad: bool,
+        bn_eps: float,
+        bn_momentum: float,
         mixed_5b: bool = False,
         final_conv: int | None = None,
     ) -> None:
+        """What both constructors share; the subclass passes its variant's stem, block table and widths."""
+        self.in_chans = in_chans
+        self.aux_logits = check_aux_switch(aux_logits)
+        self.drop_rate = float(drop_rate)
         scales, final_scale = self._scales(residual_scale, final_block)
         self.residual_scales = {**scales, "final": final_scale}
         self.final_block = final_block
@@ -272,7 +264,7 @@ class InceptionResNet(InceptionNet):
         self.Mixed_6a = ReductionA(channels, *(width(c) for c in reduction_a))
         channels = self.Mixed_6a.out_channels
         self.Repeat_1 = repeat("B", blocks["B"][1])
-        self.AuxLogits = AuxHead(channels, num_classes, width_mult, 768, bn_fc=True) if aux_logits else None
+        self.AuxLogits = AuxHead(channels, num_classes, width_mult, 768, bn_fc=True) if self.aux_logits else None
         self.Mixed_7a = ReductionB(channels, reduction_b, width)
         channels = self.Mixed_7a.out_channels
         self.Repeat_2 = repeat("C", blocks["C"][1] - 1)
@@ -283,17 +275,11 @@ class InceptionResNet(InceptionNet):
             channels = width(final_conv)
         self.pre_pool = nn.Identity()
         self.num_features = channels
-        self.fc = nn.Linear(channels, num_classes)
+        self._finish(num_classes, bn_eps, bn_momentum)
 
     def residual_blocks(self) -> list[ResidualInceptionBlock]:
         """Every residual block in execution order (the last is ``Block8``, the final C block)."""
         return [m for m in self.modules() if isinstance(m, ResidualInceptionBlock)]
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the main logits layer and, when present, the aux head's."""
-        super().reset_classifier(num_classes)
-        if self.AuxLogits is not None:
-            self.AuxLogits.fc = nn.Linear(self.AuxLogits.fc.in_features, num_classes)
 
     @torch.no_grad()
     def pre_pool_zero_fraction(self, x: torch.Tensor) -> float:
@@ -350,16 +336,8 @@ class InceptionResNetV1(InceptionResNet):
         avgpool_count_include_pad: bool = False,
     ) -> None:
         super().__init__()
-        if variant not in ("paper", "facenet"):
-            raise ValueError(f"inception_resnet_v1 variant must be 'paper' or 'facenet', got {variant!r}")
-        self.variant = variant
-        self.in_chans = in_chans
-        self.aux_logits = check_aux_switch(aux_logits)
-        self.drop_rate = float(drop_rate)
-
-        def width(c: int) -> int:
-            return scale_channels(c, width_mult)
-
+        self.variant = check_choice("inception_resnet_v1 variant", variant, ("paper", "facenet"))
+        width = width_rule(width_mult)
         self._build(
             stem=_code_stem(in_chans, width, last="conv"),
             blocks={
@@ -373,12 +351,14 @@ class InceptionResNetV1(InceptionResNet):
             final_block=final_block or ("linear" if variant == "facenet" else "relu"),
             width=width,
             num_classes=num_classes,
+            in_chans=in_chans,
             width_mult=width_mult,
-            aux_logits=self.aux_logits,
+            aux_logits=aux_logits,
+            drop_rate=drop_rate,
             count_include_pad=avgpool_count_include_pad,  # IR-v1 has no average pool inside its blocks
+            bn_eps=bn_eps,
+            bn_momentum=bn_momentum,
         )
-        init_weights(self)
-        configure_batchnorm(self, bn_eps, bn_momentum)
 
 
 @register_model("inception_resnet_v2", "ir_v2")
@@ -419,16 +399,8 @@ class InceptionResNetV2(InceptionResNet):
         avgpool_count_include_pad: bool = False,
     ) -> None:
         super().__init__()
-        if variant not in ("slim", "paper"):
-            raise ValueError(f"inception_resnet_v2 variant must be 'slim' or 'paper', got {variant!r}")
-        self.variant = variant
-        self.in_chans = in_chans
-        self.aux_logits = check_aux_switch(aux_logits)
-        self.drop_rate = float(drop_rate)
-
-        def width(c: int) -> int:
-            return scale_channels(c, width_mult)
-
+        self.variant = check_choice("inception_resnet_v2 variant", variant, ("slim", "paper"))
+        width = width_rule(width_mult)
         slim = variant == "slim"
         self._build(
             stem=_code_stem(in_chans, width, last="pool") if slim else InceptionV4Stem(in_chans, width),
@@ -445,9 +417,11 @@ class InceptionResNetV2(InceptionResNet):
             final_conv=1536 if slim else None,
             width=width,
             num_classes=num_classes,
+            in_chans=in_chans,
             width_mult=width_mult,
-            aux_logits=self.aux_logits,
+            aux_logits=aux_logits,
+            drop_rate=drop_rate,
             count_include_pad=avgpool_count_include_pad,
+            bn_eps=bn_eps,
+            bn_momentum=bn_momentum,
         )
-        init_weights(self)
-        configure_batchnorm(self, bn_eps, bn_momentum)

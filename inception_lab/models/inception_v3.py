@@ -41,28 +41,29 @@ Classifier: global average pool (so any input from the minimum upwards works, re
 linear. Auxiliary head: reference §4.8 / Fig. 8, on the output of the last 17x17 module (Mixed_6e); its fixed
 5x5 VALID conv needs a 17x17 grid there, so with the head on the minimum input is 299 (75 without it).
 
-Initialisation (not part of the architecture, reference §1.4): TF-slim's -- truncated normal with fan-in variance
-scaling (``variance_scaling_initializer()``: sigma = sqrt(1.3 * 2 / fan_in), cut at 2 sigma) for every conv and
-linear layer, except the aux head's 5x5 conv (sigma 0.01) and aux logits (sigma 0.001); zero biases; BN gamma 1,
-beta 0.
+Initialisation (not part of the architecture, reference §1.4): TF-slim's -- the shared
+:func:`~inception_lab.models.layers.init_weights` (truncated normal with fan-in variance scaling, sigma =
+sqrt(1.3 * 2 / fan_in) cut at 2 sigma, for every conv and linear layer; zero biases; BN gamma 1, beta 0), then the
+aux head's 5x5 conv at sigma 0.01 and aux logits at sigma 0.001.
 """
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 
 import torch
 from torch import nn
 
 from inception_lab.models.layers import (
-    INCEPTION_MEAN,
-    INCEPTION_STD,
     ConvBNReLU,
     InceptionNet,
     ModelDefaults,
-    configure_batchnorm,
-    scale_channels,
+    avg_pool_3x3_same,
+    check_aux_switch,
+    check_choice,
+    stem_convs,
+    trunc_normal_,
+    width_rule,
 )
 from inception_lab.models.registry import register_model
 
@@ -71,21 +72,11 @@ FIRST_POOLS = ("max", "max_valid", "max_same", "none")
 C7_BY_BLOCK = {4: (128, 160, 160, 192), 5: (128, 160, 160, 160, 192)}  # §4.4; 5 = a second c7=160 block
 
 
-def _avg_pool_3x3_same(count_include_pad: bool) -> nn.AvgPool2d:
-    """In-block 3x3/1 SAME average pool (§1.2: TF excludes the padded zeros -> count_include_pad=False)."""
-    return nn.AvgPool2d(kernel_size=3, stride=1, padding=1, count_include_pad=count_include_pad)
-
-
 def _first_pool(first_pool: str, padding_if_max: int) -> nn.MaxPool2d | None:
     if first_pool == "none":
         return None
     padding = {"max": padding_if_max, "max_valid": 0, "max_same": 1}[first_pool]
     return nn.MaxPool2d(kernel_size=3, stride=2, padding=padding)
-
-
-def _check_choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is not one of {', '.join(repr(c) for c in choices)}")
 
 
 # --------------------------------------------------------------------------------------------------- stems
@@ -100,19 +91,15 @@ class StemFactorized(nn.Sequential):
     """
 
     def __init__(self, in_chans: int, width_mult: float, first_stride: int = 2, first_pool: str = "max") -> None:
-        c = lambda n: scale_channels(n, width_mult)  # noqa: E731
-        layers: dict[str, nn.Module] = {
-            "Conv2d_1a_3x3": ConvBNReLU(in_chans, c(32), 3, stride=first_stride),
-            "Conv2d_2a_3x3": ConvBNReLU(c(32), c(32), 3),
-            "Conv2d_2b_3x3": ConvBNReLU(c(32), c(64), 3, padding=1),
-        }
+        c = width_rule(width_mult)
+        layers = stem_convs(in_chans, c, first_stride)
         pool = _first_pool(first_pool, padding_if_max=0)
         if pool is not None:
             layers["MaxPool_3a_3x3"] = pool
         layers["Conv2d_3b_1x1"] = ConvBNReLU(c(64), c(80), 1)
         layers["Conv2d_4a_3x3"] = ConvBNReLU(c(80), c(192), 3)
         layers["MaxPool_5a_3x3"] = nn.MaxPool2d(kernel_size=3, stride=2)
-        super().__init__(_ordered(layers))
+        super().__init__(OrderedDict(layers))
         self.out_channels = c(192)
 
 
@@ -125,7 +112,7 @@ class Stem7x7(nn.Sequential):
     """
 
     def __init__(self, in_chans: int, width_mult: float, first_stride: int = 2, first_pool: str = "max") -> None:
-        c = lambda n: scale_channels(n, width_mult)  # noqa: E731
+        c = width_rule(width_mult)
         layers: dict[str, nn.Module] = {"Conv2d_1a_7x7": ConvBNReLU(in_chans, c(64), 7, stride=first_stride)}
         pool = _first_pool(first_pool, padding_if_max=1 if first_stride == 1 else 0)
         if pool is not None:
@@ -133,7 +120,7 @@ class Stem7x7(nn.Sequential):
         layers["Conv2d_3b_1x1"] = ConvBNReLU(c(64), c(80), 1)
         layers["Conv2d_4a_3x3"] = ConvBNReLU(c(80), c(192), 3)
         layers["MaxPool_5a_3x3"] = nn.MaxPool2d(kernel_size=3, stride=2)
-        super().__init__(_ordered(layers))
+        super().__init__(OrderedDict(layers))
         self.out_channels = c(192)
 
 
@@ -146,24 +133,16 @@ class StemTable1(nn.Sequential):
     """
 
     def __init__(self, in_chans: int, width_mult: float, first_stride: int = 2, first_pool: str = "max") -> None:
-        c = lambda n: scale_channels(n, width_mult)  # noqa: E731
-        layers: dict[str, nn.Module] = {
-            "Conv2d_1a_3x3": ConvBNReLU(in_chans, c(32), 3, stride=first_stride),
-            "Conv2d_2a_3x3": ConvBNReLU(c(32), c(32), 3),
-            "Conv2d_2b_3x3": ConvBNReLU(c(32), c(64), 3, padding=1),
-        }
+        c = width_rule(width_mult)
+        layers = stem_convs(in_chans, c, first_stride)
         pool = _first_pool(first_pool, padding_if_max=0)
         if pool is not None:
             layers["MaxPool_3a_3x3"] = pool
         layers["Conv2d_3b_3x3"] = ConvBNReLU(c(64), c(80), 3)
         layers["Conv2d_4a_3x3"] = ConvBNReLU(c(80), c(192), 3, stride=2)
         layers["Conv2d_4b_3x3"] = ConvBNReLU(c(192), c(288), 3, padding=1)
-        super().__init__(_ordered(layers))
+        super().__init__(OrderedDict(layers))
         self.out_channels = c(288)
-
-
-def _ordered(layers: dict[str, nn.Module]) -> OrderedDict:
-    return OrderedDict(layers)
 
 
 # ------------------------------------------------------------------------------------------------- modules
@@ -178,7 +157,7 @@ class InceptionA(nn.Module):
 
     def __init__(self, in_channels: int, pool_features: int, width_mult: float, count_include_pad: bool) -> None:
         super().__init__()
-        c = lambda n: scale_channels(n, width_mult)  # noqa: E731
+        c = width_rule(width_mult)
         self.branch1x1 = ConvBNReLU(in_channels, c(64), 1)
         self.branch5x5 = nn.Sequential(ConvBNReLU(in_channels, c(48), 1), ConvBNReLU(c(48), c(64), 5, padding=2))
         self.branch3x3dbl = nn.Sequential(
@@ -187,7 +166,7 @@ class InceptionA(nn.Module):
             ConvBNReLU(c(96), c(96), 3, padding=1),
         )
         self.branch_pool = nn.Sequential(
-            _avg_pool_3x3_same(count_include_pad), ConvBNReLU(in_channels, c(pool_features), 1)
+            avg_pool_3x3_same(count_include_pad), ConvBNReLU(in_channels, c(pool_features), 1)
         )
         self.out_channels = c(64) + c(64) + c(96) + c(pool_features)
 
@@ -203,7 +182,7 @@ class ReductionA(nn.Module):
 
     def __init__(self, in_channels: int, width_mult: float) -> None:
         super().__init__()
-        c = lambda n: scale_channels(n, width_mult)  # noqa: E731
+        c = width_rule(width_mult)
         self.branch3x3 = ConvBNReLU(in_channels, c(384), 3, stride=2)
         self.branch3x3dbl = nn.Sequential(
             ConvBNReLU(in_channels, c(64), 1),
@@ -226,7 +205,7 @@ class InceptionB(nn.Module):
 
     def __init__(self, in_channels: int, c7: int, width_mult: float, count_include_pad: bool) -> None:
         super().__init__()
-        c = lambda n: scale_channels(n, width_mult)  # noqa: E731
+        c = width_rule(width_mult)
         c7 = c(c7)
         self.branch1x1 = ConvBNReLU(in_channels, c(192), 1)
         self.branch7x7 = nn.Sequential(
@@ -241,7 +220,7 @@ class InceptionB(nn.Module):
             ConvBNReLU(c7, c7, (7, 1), padding=(3, 0)),
             ConvBNReLU(c7, c(192), (1, 7), padding=(0, 3)),
         )
-        self.branch_pool = nn.Sequential(_avg_pool_3x3_same(count_include_pad), ConvBNReLU(in_channels, c(192), 1))
+        self.branch_pool = nn.Sequential(avg_pool_3x3_same(count_include_pad), ConvBNReLU(in_channels, c(192), 1))
         self.out_channels = 4 * c(192)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -256,7 +235,7 @@ class ReductionB(nn.Module):
 
     def __init__(self, in_channels: int, width_mult: float) -> None:
         super().__init__()
-        c = lambda n: scale_channels(n, width_mult)  # noqa: E731
+        c = width_rule(width_mult)
         self.branch3x3 = nn.Sequential(ConvBNReLU(in_channels, c(192), 1), ConvBNReLU(c(192), c(320), 3, stride=2))
         self.branch7x7x3 = nn.Sequential(
             ConvBNReLU(in_channels, c(192), 1),
@@ -280,7 +259,7 @@ class InceptionC(nn.Module):
 
     def __init__(self, in_channels: int, width_mult: float, count_include_pad: bool) -> None:
         super().__init__()
-        c = lambda n: scale_channels(n, width_mult)  # noqa: E731
+        c = width_rule(width_mult)
         self.branch1x1 = ConvBNReLU(in_channels, c(320), 1)
         self.branch3x3_1 = ConvBNReLU(in_channels, c(384), 1)
         self.branch3x3_2a = ConvBNReLU(c(384), c(384), (1, 3), padding=(0, 1))
@@ -288,7 +267,7 @@ class InceptionC(nn.Module):
         self.branch3x3dbl_1 = nn.Sequential(ConvBNReLU(in_channels, c(448), 1), ConvBNReLU(c(448), c(384), 3, padding=1))
         self.branch3x3dbl_2a = ConvBNReLU(c(384), c(384), (1, 3), padding=(0, 1))
         self.branch3x3dbl_2b = ConvBNReLU(c(384), c(384), (3, 1), padding=(1, 0))
-        self.branch_pool = nn.Sequential(_avg_pool_3x3_same(count_include_pad), ConvBNReLU(in_channels, c(192), 1))
+        self.branch_pool = nn.Sequential(avg_pool_3x3_same(count_include_pad), ConvBNReLU(in_channels, c(192), 1))
         self.out_channels = c(320) + 4 * c(384) + c(192)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -318,7 +297,7 @@ class AuxHead(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int, width_mult: float, hidden: int, bn_fc: bool) -> None:
         super().__init__()
-        c = lambda n: scale_channels(n, width_mult)  # noqa: E731
+        c = width_rule(width_mult)
         self.pool = nn.AvgPool2d(kernel_size=5, stride=3)
         self.conv0 = ConvBNReLU(in_channels, c(128), 1)
         hidden = c(hidden)
@@ -332,6 +311,9 @@ class AuxHead(nn.Module):
         x = self.conv1(self.conv0(self.pool(x)))
         x = torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
         return self.fc(x)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.fc = nn.Linear(self.fc.in_features, num_classes)
 
 
 # ------------------------------------------------------------------------------------------------- network
@@ -349,6 +331,8 @@ class InceptionV3(InceptionNet):
     Counts at width 1.0, 1000 classes (reference §9.1): v3 23,834,568 without aux / 27,161,264 with the BN-aux head
     (27,160,496 with the plain one); v2 23,815,336 / 27,141,264. MACs at 299: v3 5.713 G, v2 5.300 G.
     """
+
+    aux_head_names = ("AuxLogits",)
 
     def __init__(
         self,
@@ -369,15 +353,11 @@ class InceptionV3(InceptionNet):
         bn_momentum: float = 0.1,
     ) -> None:
         super().__init__()
-        if not isinstance(aux_logits, bool):
-            raise ValueError(
-                f"aux_logits={aux_logits!r}: pass True or False ('auto' is resolved from the input size by the "
-                "training CLI before the model is built)"
-            )
-        _check_choice("stem", stem, STEMS)
-        _check_choice("first_pool", first_pool, FIRST_POOLS)
-        _check_choice("num_17x17_blocks", num_17x17_blocks, tuple(C7_BY_BLOCK))
-        _check_choice("first_stride", first_stride, (1, 2))
+        check_aux_switch(aux_logits)
+        check_choice("stem", stem, STEMS)
+        check_choice("first_pool", first_pool, FIRST_POOLS)
+        check_choice("num_17x17_blocks", num_17x17_blocks, C7_BY_BLOCK)
+        check_choice("first_stride", first_stride, (1, 2))
         if width_mult <= 0:
             raise ValueError(f"width_mult={width_mult} must be positive")
 
@@ -414,36 +394,16 @@ class InceptionV3(InceptionNet):
         self.stages = ["stem", *stages]
 
         self.num_features = channels
-        self.fc = nn.Linear(channels, num_classes)
-        self.defaults = ModelDefaults(
-            input_size=299,
-            mean=INCEPTION_MEAN,
-            std=INCEPTION_STD,
-            crop_fraction=0.875,
-            interpolation="bilinear",
-        )
-        self._init_weights()
-        configure_batchnorm(self, eps=bn_eps, momentum=bn_momentum)
-
-    def _init_weights(self) -> None:
-        """TF-slim init (reference §1.4): fan-in variance-scaling truncated normal; aux 5x5 0.01, aux logits 0.001."""
-        for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                fan_in = module.weight[0].numel()
-                _trunc_normal_(module.weight, math.sqrt(1.3 * 2.0 / fan_in))
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-        if self.AuxLogits is not None:
-            aux_conv = self.AuxLogits.conv1[0]
-            _trunc_normal_(aux_conv.weight, 0.01)
-            _trunc_normal_(self.AuxLogits.fc.weight, 0.001)
+        self.defaults = ModelDefaults(input_size=299)
+        self._finish(num_classes, bn_eps, bn_momentum)
+        if self.AuxLogits is not None:  # TF-slim's aux-head overrides of the shared init (reference §1.4)
+            trunc_normal_(self.AuxLogits.conv1[0].weight, 0.01)
+            trunc_normal_(self.AuxLogits.fc.weight, 0.001)
 
     def reset_classifier(self, num_classes: int) -> None:
-        """Replace the main logits layer and, when present, the aux head's logits layer."""
+        """Replace the main and the aux logits layers (base class) and keep ``num_classes`` in step."""
         super().reset_classifier(num_classes)
         self.num_classes = num_classes
-        if self.AuxLogits is not None:
-            self.AuxLogits.fc = nn.Linear(self.AuxLogits.fc.in_features, num_classes)
 
     def forward_trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         aux: list[torch.Tensor] = []
@@ -453,10 +413,6 @@ class InceptionV3(InceptionNet):
             if use_aux and name == self.aux_after:
                 aux.append(self.AuxLogits(x))
         return x, aux
-
-
-def _trunc_normal_(tensor: torch.Tensor, std: float) -> None:
-    nn.init.trunc_normal_(tensor, mean=0.0, std=std, a=-2.0 * std, b=2.0 * std)
 
 
 @register_model("v3", "inception_v3")

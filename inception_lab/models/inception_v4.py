@@ -12,57 +12,40 @@ the Inception-ResNet networks (``inception_resnet.py``).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from inception_lab.models.googlenet import check_aux_switch, init_weights
 from inception_lab.models.inception_v3 import AuxHead
 from inception_lab.models.layers import (
-    INCEPTION_MEAN,
-    INCEPTION_STD,
+    Branches,
     ConvBNReLU,
     InceptionNet,
     ModelDefaults,
-    configure_batchnorm,
-    scale_channels,
+    Width,
+    avg_pool_3x3_same,
+    check_aux_switch,
+    stem_convs,
+    width_rule,
 )
 from inception_lab.models.registry import register_model
 
-Width = Callable[[int], int]
-
-
-def _avg_pool_same(count_include_pad: bool) -> nn.AvgPool2d:
-    """In-block ``avgpool 3×3/1 S``; TF excludes the padded zeros from the mean (§1.2)."""
-    return nn.AvgPool2d(3, 1, 1, count_include_pad=count_include_pad)
-
-
-def _cat(x: torch.Tensor, branches: nn.ModuleList | list[nn.Module]) -> torch.Tensor:
-    return torch.cat([branch(x) for branch in branches], 1)
-
 
 # --------------------------------------------------------------------------------------------------------- stem
-class Mixed3a(nn.Module):
+class Mixed3a(Branches):
     """Fig. 3, first fan-out: ``maxpool 3×3/2 V`` ‖ ``conv 3×3/2 V 96`` (147×147×64 -> 73×73×160)."""
 
     def __init__(self, in_channels: int, width: Width) -> None:
-        super().__init__()
-        self.branches = nn.ModuleList([nn.MaxPool2d(3, 2), ConvBNReLU(in_channels, width(96), 3, 2)])
-        self.out_channels = in_channels + width(96)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _cat(x, self.branches)
+        super().__init__([nn.MaxPool2d(3, 2), ConvBNReLU(in_channels, width(96), 3, 2)], in_channels + width(96))
 
 
-class Mixed4a(nn.Module):
+class Mixed4a(Branches):
     """Fig. 3, second fan-out: ``1×1 64 -> 3×3 V 96`` ‖ ``1×1 64 -> 1×7 64 -> 7×1 64 -> 3×3 V 96``
     (73×73×160 -> 71×71×192)."""
 
     def __init__(self, in_channels: int, width: Width) -> None:
-        super().__init__()
         c64, c96 = width(64), width(96)
-        self.branches = nn.ModuleList(
+        super().__init__(
             [
                 nn.Sequential(ConvBNReLU(in_channels, c64, 1), ConvBNReLU(c64, c96, 3)),
                 nn.Sequential(
@@ -71,25 +54,17 @@ class Mixed4a(nn.Module):
                     ConvBNReLU(c64, c64, (7, 1), padding=(3, 0)),
                     ConvBNReLU(c64, c96, 3),
                 ),
-            ]
+            ],
+            2 * c96,
         )
-        self.out_channels = 2 * c96
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _cat(x, self.branches)
 
 
-class Mixed5a(nn.Module):
+class Mixed5a(Branches):
     """Fig. 3, last fan-out: ``conv 3×3/2 V 192`` ‖ ``maxpool 3×3/2 V`` (71×71×192 -> 35×35×384). Fig. 3 prints the
     conv without "stride 2"; it must be stride 2 to concatenate with the stride-2 pool (§12 row 18)."""
 
     def __init__(self, in_channels: int, width: Width) -> None:
-        super().__init__()
-        self.branches = nn.ModuleList([ConvBNReLU(in_channels, width(192), 3, 2), nn.MaxPool2d(3, 2)])
-        self.out_channels = width(192) + in_channels
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _cat(x, self.branches)
+        super().__init__([ConvBNReLU(in_channels, width(192), 3, 2), nn.MaxPool2d(3, 2)], width(192) + in_channels)
 
 
 class Stem(nn.Sequential):
@@ -97,32 +72,22 @@ class Stem(nn.Sequential):
     conv 3×3 V 32 -> conv 3×3 S 64 -> Mixed_3a -> Mixed_4a -> Mixed_5a. 299×299×3 -> 35×35×384 (605,728 params)."""
 
     def __init__(self, in_chans: int, width: Width) -> None:
-        c32, c64 = width(32), width(64)
-        mixed_3a = Mixed3a(c64, width)
-        mixed_4a = Mixed4a(mixed_3a.out_channels, width)
-        mixed_5a = Mixed5a(mixed_4a.out_channels, width)
-        super().__init__(
-            OrderedDict(
-                Conv2d_1a_3x3=ConvBNReLU(in_chans, c32, 3, 2),
-                Conv2d_2a_3x3=ConvBNReLU(c32, c32, 3),
-                Conv2d_2b_3x3=ConvBNReLU(c32, c64, 3, padding=1),
-                Mixed_3a=mixed_3a,
-                Mixed_4a=mixed_4a,
-                Mixed_5a=mixed_5a,
-            )
-        )
-        self.out_channels = mixed_5a.out_channels
+        layers = stem_convs(in_chans, width)
+        layers["Mixed_3a"] = Mixed3a(width(64), width)
+        layers["Mixed_4a"] = Mixed4a(layers["Mixed_3a"].out_channels, width)
+        layers["Mixed_5a"] = Mixed5a(layers["Mixed_4a"].out_channels, width)
+        super().__init__(OrderedDict(layers))
+        self.out_channels = layers["Mixed_5a"].out_channels
 
 
 # ------------------------------------------------------------------------------------------------------- blocks
-class InceptionA(nn.Module):
+class InceptionA(Branches):
     """Inception-A, Fig. 4 (§5.2), 35×35×384 -> 384 (317,632 params): ``1×1 96`` ‖ ``1×1 64 -> 3×3 96`` ‖
     ``1×1 64 -> 3×3 96 -> 3×3 96`` ‖ ``avgpool 3×3 -> 1×1 96``."""
 
     def __init__(self, in_channels: int, width: Width, count_include_pad: bool = False) -> None:
-        super().__init__()
         c64, c96 = width(64), width(96)
-        self.branches = nn.ModuleList(
+        super().__init__(
             [
                 ConvBNReLU(in_channels, c96, 1),
                 nn.Sequential(ConvBNReLU(in_channels, c64, 1), ConvBNReLU(c64, c96, 3, padding=1)),
@@ -131,16 +96,13 @@ class InceptionA(nn.Module):
                     ConvBNReLU(c64, c96, 3, padding=1),
                     ConvBNReLU(c96, c96, 3, padding=1),
                 ),
-                nn.Sequential(_avg_pool_same(count_include_pad), ConvBNReLU(in_channels, c96, 1)),
-            ]
+                nn.Sequential(avg_pool_3x3_same(count_include_pad), ConvBNReLU(in_channels, c96, 1)),
+            ],
+            4 * c96,
         )
-        self.out_channels = 4 * c96
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _cat(x, self.branches)
 
 
-class ReductionA(nn.Module):
+class ReductionA(Branches):
     """Reduction-A, Fig. 7, generic in Table 1's (k, l, m, n) (§5.3): ``conv 3×3/2 V n`` ‖
     ``1×1 k -> 3×3 S l -> 3×3/2 V m`` ‖ ``maxpool 3×3/2 V`` (pass-through). Out = n + m + in; 35 -> 17.
 
@@ -148,30 +110,25 @@ class ReductionA(nn.Module):
     """
 
     def __init__(self, in_channels: int, k: int, l: int, m: int, n: int) -> None:
-        super().__init__()
-        self.branches = nn.ModuleList(
+        super().__init__(
             [
                 ConvBNReLU(in_channels, n, 3, 2),
                 nn.Sequential(ConvBNReLU(in_channels, k, 1), ConvBNReLU(k, l, 3, padding=1), ConvBNReLU(l, m, 3, 2)),
                 nn.MaxPool2d(3, 2),
-            ]
+            ],
+            n + m + in_channels,
         )
-        self.out_channels = n + m + in_channels
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _cat(x, self.branches)
 
 
-class InceptionB(nn.Module):
+class InceptionB(Branches):
     """Inception-B, Fig. 5 (§5.4), 17×17×1024 -> 1024 (2,936,256 params): ``1×1 384`` ‖
     ``1×1 192 -> 1×7 224 -> 7×1 256`` ‖ ``1×1 192 -> 7×1 192 -> 1×7 224 -> 7×1 224 -> 1×7 256`` ‖
     ``avgpool 3×3 -> 1×1 128``. TF-slim order; Fig. 5 draws the long branch 1×7-first and prints the middle
     branch's last conv as a second 1×7 (a typo; §12 rows 19–20)."""
 
     def __init__(self, in_channels: int, width: Width, count_include_pad: bool = False) -> None:
-        super().__init__()
         c192, c224, c256 = width(192), width(224), width(256)
-        self.branches = nn.ModuleList(
+        super().__init__(
             [
                 ConvBNReLU(in_channels, width(384), 1),
                 nn.Sequential(
@@ -186,23 +143,19 @@ class InceptionB(nn.Module):
                     ConvBNReLU(c224, c224, (7, 1), padding=(3, 0)),
                     ConvBNReLU(c224, c256, (1, 7), padding=(0, 3)),
                 ),
-                nn.Sequential(_avg_pool_same(count_include_pad), ConvBNReLU(in_channels, width(128), 1)),
-            ]
+                nn.Sequential(avg_pool_3x3_same(count_include_pad), ConvBNReLU(in_channels, width(128), 1)),
+            ],
+            width(384) + 2 * c256 + width(128),
         )
-        self.out_channels = width(384) + 2 * c256 + width(128)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _cat(x, self.branches)
 
 
-class ReductionB(nn.Module):
+class ReductionB(Branches):
     """Reduction-B, Fig. 8 (§5.5), 17×17×1024 -> 8×8×1536 (2,747,392 params): ``1×1 192 -> 3×3/2 V 192`` ‖
     ``1×1 256 -> 1×7 256 -> 7×1 320 -> 3×3/2 V 320`` ‖ ``maxpool 3×3/2 V`` (pass-through)."""
 
     def __init__(self, in_channels: int, width: Width) -> None:
-        super().__init__()
         c192, c256, c320 = width(192), width(256), width(320)
-        self.branches = nn.ModuleList(
+        super().__init__(
             [
                 nn.Sequential(ConvBNReLU(in_channels, c192, 1), ConvBNReLU(c192, c192, 3, 2)),
                 nn.Sequential(
@@ -212,12 +165,9 @@ class ReductionB(nn.Module):
                     ConvBNReLU(c320, c320, 3, 2),
                 ),
                 nn.MaxPool2d(3, 2),
-            ]
+            ],
+            c192 + c320 + in_channels,
         )
-        self.out_channels = c192 + c320 + in_channels
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _cat(x, self.branches)
 
 
 class InceptionC(nn.Module):
@@ -239,7 +189,7 @@ class InceptionC(nn.Module):
         )
         self.branch2_1x3 = ConvBNReLU(c512, c256, (1, 3), padding=(0, 1))
         self.branch2_3x1 = ConvBNReLU(c512, c256, (3, 1), padding=(1, 0))
-        self.branch3 = nn.Sequential(_avg_pool_same(count_include_pad), ConvBNReLU(in_channels, c256, 1))
+        self.branch3 = nn.Sequential(avg_pool_3x3_same(count_include_pad), ConvBNReLU(in_channels, c256, 1))
         self.out_channels = 6 * c256
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -275,6 +225,8 @@ class InceptionV4(InceptionNet):
     Normalisation [-1, 1] (TF-slim, §10.8). In-block average pools exclude padding by default (§1.2).
     """
 
+    aux_head_names = ("AuxLogits",)
+
     def __init__(
         self,
         num_classes: int = 1000,
@@ -291,9 +243,7 @@ class InceptionV4(InceptionNet):
         self.aux_logits = check_aux_switch(aux_logits)
         self.drop_rate = float(drop_rate)
 
-        def width(c: int) -> int:
-            return scale_channels(c, width_mult)
-
+        width = width_rule(width_mult)
         pad = avgpool_count_include_pad
         self.stem = Stem(in_chans, width)
         channels = self.stem.out_channels
@@ -316,16 +266,8 @@ class InceptionV4(InceptionNet):
             add(f"Mixed_7{letter}", InceptionC(channels, width, pad))
 
         self.num_features = channels
-        self.fc = nn.Linear(channels, num_classes)
-        self.defaults = ModelDefaults(input_size=299, mean=INCEPTION_MEAN, std=INCEPTION_STD)
-        init_weights(self)
-        configure_batchnorm(self, bn_eps, bn_momentum)
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the main logits layer and, when present, the aux head's."""
-        super().reset_classifier(num_classes)
-        if self.AuxLogits is not None:
-            self.AuxLogits.fc = nn.Linear(self.AuxLogits.fc.in_features, num_classes)
+        self.defaults = ModelDefaults(input_size=299)
+        self._finish(num_classes, bn_eps, bn_momentum)
 
     def forward_trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         aux: list[torch.Tensor] = []

@@ -1,22 +1,42 @@
 """Building blocks shared by every Inception network (reference §1).
 
-- ``ConvBNReLU``: the CBR unit of every BN-era Inception (§0.2, §1.1): conv without bias, BatchNorm, ReLU.
-- ``scale_channels``: the TF-slim width-multiplier rule (§1.5); ``width_mult=1.0`` is the paper's network.
+- ``ConvBNReLU``: the CBR unit of every BN-era Inception (§0.2, §1.1): conv without bias, BatchNorm, ReLU;
+  ``bn=False`` gives the 2014 unit and ``same=True`` TF-SAME padding (§1.2).
+- ``PadSame`` / ``max_pool_same`` / ``avg_pool_3x3_same`` / ``check_same_padding_floor``: TF "SAME" padding
+  (§1.2, §9.3).
+- ``SeparableStemConv``: the depthwise-separable 7×7/2 first layer of GoogLeNet / BN-Inception (§2.1, §3.1).
+- ``stem_convs``: the three convs that open the v3, v4 and Inception-ResNet stems (§4.1, §5.1, §6.1, §7.2).
+- ``Branches``: parallel branches concatenated along channels (the v4 / Inception-ResNet modules).
+- ``scale_channels`` / ``width_rule``: the TF-slim width-multiplier rule (§1.5); ``width_mult=1.0`` is the paper's
+  network.
+- ``init_weights`` / ``configure_batchnorm``: TF-slim initialisation (§1.4) and BN eps / momentum (§1.3).
+- ``check_choice`` / ``check_aux_switch``: the one way a constructor rejects a bad switch value (§13).
 - ``InceptionNet``: the face every network shows the module, eval and cost code (DESIGN "A model's face").
 - ``InputTooSmallError``: the one clear error for an input below a network's minimum size (§9.3).
 """
 
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 INCEPTION_MEAN = (0.5, 0.5, 0.5)  # x/255 -> (x - 0.5) / 0.5 = [-1, 1] scaling of TF-slim (§10.8)
 INCEPTION_STD = (0.5, 0.5, 0.5)
+
+#: Smallest side the TF-SAME networks (GoogLeNet, BN-Inception) accept. Every stride-2 SAME layer maps
+#: n -> ceil(n / 2), so any n >= 1 would run; TF-slim documents inputs "greater than 32x32" (§9.3).
+SAME_PADDING_FLOOR = 32
+
+#: ``c -> channels at this width`` (see :func:`width_rule`).
+Width = Callable[[int], int]
 
 
 class InputTooSmallError(ValueError):
@@ -30,8 +50,84 @@ def scale_channels(channels: int, width_mult: float) -> int:
     return max(int(channels * width_mult), 16)
 
 
+def width_rule(width_mult: float) -> Width:
+    """``c -> scale_channels(c, width_mult)``: the per-conv width rule every network applies (§1.5)."""
+    return functools.partial(scale_channels, width_mult=width_mult)
+
+
+# ------------------------------------------------------------------------------------------- choices and switches
+def check_choice(name: str, value, choices: Iterable):
+    """Return ``value`` if it is one of ``choices``, else raise ``ValueError`` naming the switch and the choices."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+    return value
+
+
+def check_aux_switch(aux_logits: object) -> bool:
+    """``aux_logits`` must be a bool here; ``'auto'`` is resolved from the input size by the training CLI."""
+    if not isinstance(aux_logits, bool):
+        raise ValueError(
+            f"aux_logits={aux_logits!r}: pass True or False ('auto' is resolved from the input size by the "
+            "training CLI before the model is built)"
+        )
+    return aux_logits
+
+
+# ------------------------------------------------------------------------------------------------ TF-SAME padding
+class PadSame(nn.Module):
+    """TensorFlow "SAME" padding for a ``kernel_size``/``stride`` layer, computed from the input size (§1.2).
+
+    TF pads ``max((ceil(n / s) - 1) * s + k - n, 0)`` pixels with the odd one at the bottom / right; PyTorch's
+    symmetric padding shifts the window by a pixel whenever that total is odd. Max pools pad with ``-inf``.
+    """
+
+    def __init__(self, kernel_size: int, stride: int, value: float = 0.0) -> None:
+        super().__init__()
+        self.kernel_size, self.stride, self.value = kernel_size, stride, value
+
+    @staticmethod
+    def amount(n: int, kernel_size: int, stride: int) -> int:
+        return max((math.ceil(n / stride) - 1) * stride + kernel_size - n, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ph = self.amount(x.shape[-2], self.kernel_size, self.stride)
+        pw = self.amount(x.shape[-1], self.kernel_size, self.stride)
+        if ph == 0 and pw == 0:
+            return x
+        return F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), value=self.value)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+def max_pool_same(kernel_size: int, stride: int) -> nn.Sequential:
+    """``maxpool k/s S`` with TF-SAME padding (pads with -inf, so padding never wins the max; §1.2)."""
+    return nn.Sequential(PadSame(kernel_size, stride, value=float("-inf")), nn.MaxPool2d(kernel_size, stride))
+
+
+def avg_pool_3x3_same(count_include_pad: bool) -> nn.AvgPool2d:
+    """In-block ``avgpool 3×3/1 S``; TF leaves the padded zeros out of the mean: ``count_include_pad=False`` (§1.2)."""
+    return nn.AvgPool2d(kernel_size=3, stride=1, padding=1, count_include_pad=count_include_pad)
+
+
+def check_same_padding_floor(x: torch.Tensor, model: nn.Module) -> None:
+    """The pad-same networks run at every size; enforce the documented practical floor (§9.3)."""
+    if min(x.shape[-2:]) < SAME_PADDING_FLOOR:
+        raise InputTooSmallError(
+            f"input {tuple(x.shape[-2:])} is too small for {type(model).__name__}: minimum is "
+            f"{SAME_PADDING_FLOOR}x{SAME_PADDING_FLOOR} (reference §9.3)"
+        )
+
+
+# ----------------------------------------------------------------------------------------------------- layers
 class ConvBNReLU(nn.Sequential):
-    """CBR: Conv2d (no bias) -> BatchNorm2d (eps 1e-3, §1.3) -> ReLU."""
+    """CBR (§0.2, §1.1): Conv2d (no bias) -> BatchNorm2d (eps 1e-3, §1.3) -> ReLU.
+
+    ``bn=False`` gives the 2014 unit (conv with bias, ReLU; GoogLeNet ``'paper'``, §2.5). ``same=True`` pads
+    TF-SAME at run time (:class:`PadSame`; the stride-2 layers of GoogLeNet / BN-Inception, §1.2); otherwise
+    ``padding`` is static and symmetric (stride-1 SAME = ``k // 2``, VALID = 0).
+    """
 
     def __init__(
         self,
@@ -40,12 +136,84 @@ class ConvBNReLU(nn.Sequential):
         kernel_size: int | tuple[int, int],
         stride: int | tuple[int, int] = 1,
         padding: int | tuple[int, int] = 0,
+        *,
+        bn: bool = True,
+        same: bool = False,
     ) -> None:
-        super().__init__(
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=False),
-            nn.BatchNorm2d(out_channels, eps=1e-3),
-            nn.ReLU(inplace=True),
-        )
+        layers: list[nn.Module] = []
+        if same:
+            assert isinstance(kernel_size, int) and isinstance(stride, int), "SAME padding handles square kernels"
+            layers.append(PadSame(kernel_size, stride))
+            padding = 0
+        layers.append(nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=not bn))
+        if bn:
+            layers.append(nn.BatchNorm2d(out_channels, eps=1e-3))
+        layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+class SeparableStemConv(nn.Sequential):
+    """Depthwise-separable 7×7/2 first layer (§2.1, §3.1): depthwise 7×7 with depth multiplier 8 (3 -> 24, no BN
+    in between) -> pointwise 1×1 -> [BN] -> ReLU. Table 1 of GoogLeNet (2.7K params / 34M ops) and the BN paper's
+    Appendix ("convolution*") count this layer; the Xception paper §2 says Inception V1/V2 used it."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, *, bn: bool = True, same: bool = True, depth_multiplier: int = 8
+    ) -> None:
+        mid = in_channels * depth_multiplier
+        layers: list[nn.Module] = [PadSame(7, 2)] if same else []
+        layers += [
+            nn.Conv2d(in_channels, mid, 7, 2, 0 if same else 3, groups=in_channels, bias=False),
+            nn.Conv2d(mid, out_channels, 1, bias=not bn),
+        ]
+        if bn:
+            layers.append(nn.BatchNorm2d(out_channels, eps=1e-3))
+        layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+def stem_convs(in_chans: int, width: Width, first_stride: int = 2) -> dict[str, nn.Module]:
+    """``Conv2d_1a_3x3`` 3×3/2 V 32 -> ``Conv2d_2a_3x3`` 3×3 V 32 -> ``Conv2d_2b_3x3`` 3×3 S 64 (299 -> 147×147×64):
+    the factorised 7×7 that opens the v3, v4 and Inception-ResNet stems (§4.1, §5.1, §6.1, §7.2)."""
+    return {
+        "Conv2d_1a_3x3": ConvBNReLU(in_chans, width(32), 3, stride=first_stride),
+        "Conv2d_2a_3x3": ConvBNReLU(width(32), width(32), 3),
+        "Conv2d_2b_3x3": ConvBNReLU(width(32), width(64), 3, padding=1),
+    }
+
+
+class Branches(nn.Module):
+    """``a ‖ b ‖ c``: parallel branches on one input, concatenated on channels in that order (§0.2)."""
+
+    def __init__(self, branches: list[nn.Module], out_channels: int) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([branch(x) for branch in self.branches], 1)
+
+
+# ---------------------------------------------------------------------------------------------- initialisation
+def trunc_normal_(tensor: torch.Tensor, std: float) -> None:
+    """Truncated normal N(0, std²) cut at ±2σ, as TF's ``truncated_normal_initializer`` (§1.4)."""
+    nn.init.trunc_normal_(tensor, mean=0.0, std=std, a=-2.0 * std, b=2.0 * std)
+
+
+def init_weights(model: nn.Module) -> None:
+    """TF-slim initialisation (§1.4): ``variance_scaling_initializer()`` = truncated normal (cut at 2σ) with
+    σ = sqrt(1.3 · 2 / fan_in) for conv and linear weights; zero biases; BN γ = 1, β = 0. The residual 1×1 is
+    *not* zero-initialised (§1.4: no reference does that, and the residual-scale ablation would be void at step 0).
+    Per-layer overrides (v3's aux head) are applied by the network after this call."""
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            fan_in = module.weight[0].numel()
+            trunc_normal_(module.weight, math.sqrt(1.3 * 2.0 / fan_in))  # 1.3: TF's correction for the truncation
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
 
 
 def configure_batchnorm(model: nn.Module, eps: float, momentum: float) -> None:
@@ -71,15 +239,24 @@ class ModelDefaults:
 class InceptionNet(nn.Module):
     """Common surface of the seven networks.
 
-    Subclasses build ``self.fc`` (the logits layer), set ``self.num_features``, ``self.drop_rate``,
-    ``self.defaults`` and implement :meth:`forward_trunk`, which returns the final feature map and the
-    list of auxiliary logits computed on the way (empty unless training with aux heads on).
+    Subclasses set ``self.num_features``, ``self.drop_rate``, ``self.defaults``, end their constructor with
+    :meth:`_finish` (logits layer ``self.fc``, initialisation) and implement :meth:`forward_trunk`, which returns
+    the final feature map and the list of auxiliary logits computed on the way (empty unless training with aux
+    heads on). ``aux_head_names`` lists the attributes holding aux heads (``None`` when off); each head has a
+    ``reset_classifier(num_classes)`` of its own.
     """
 
     defaults: ModelDefaults
     num_features: int
     drop_rate: float
     fc: nn.Linear
+    aux_head_names: tuple[str, ...] = ()
+
+    def _finish(self, num_classes: int, bn_eps: float, bn_momentum: float) -> None:
+        """Last step of every constructor: the logits layer, TF-slim init (§1.4), BN eps / momentum (§1.3)."""
+        self.fc = nn.Linear(self.num_features, num_classes)
+        init_weights(self)
+        configure_batchnorm(self, bn_eps, bn_momentum)
 
     def forward_trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         raise NotImplementedError
@@ -103,8 +280,12 @@ class InceptionNet(nn.Module):
         return (logits, *aux) if aux else logits
 
     def reset_classifier(self, num_classes: int) -> None:
-        """Replace the main logits layer (aux heads keep theirs)."""
+        """Replace the main logits layer and the logits layer of every aux head that is built."""
         self.fc = nn.Linear(self.num_features, num_classes, device=self.fc.weight.device)
+        for name in self.aux_head_names:
+            head = getattr(self, name)
+            if head is not None:
+                head.reset_classifier(num_classes)
 
     def _checked_trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         try:
