@@ -105,10 +105,17 @@ class InceptionClassifier(L.LightningModule):
             self.trainer.should_stop = True
         return bad
 
-    def on_train_epoch_end(self) -> None:
-        if self.train_loss.update_called:
-            self.log("train/loss_epoch", self.train_loss.compute(), sync_dist=True)  # already synced: a no-op mean
+    def on_train_epoch_start(self) -> None:
         self.train_loss.reset()
+
+    def _epoch_train_loss(self) -> float | None:
+        """Mean training loss of the current epoch so far (synchronised across ranks)."""
+        return float(self.train_loss.compute()) if self.train_loss.update_called else None
+
+    def on_train_epoch_end(self) -> None:
+        loss = self._epoch_train_loss()
+        if loss is not None:
+            self.log("train/loss_epoch", loss, sync_dist=True)  # already synced: a no-op mean
 
     def validation_step(self, batch, batch_idx: int) -> None:
         images, targets = batch
@@ -130,8 +137,7 @@ class InceptionClassifier(L.LightningModule):
         for metric in (self.val_loss, self.val_top1, self.val_top5):
             metric.reset()
         if not self.trainer.sanity_checking:
-            train_loss = self.trainer.callback_metrics.get("train/loss_epoch")
-            row["train_loss"] = float(train_loss) if train_loss is not None else None
+            row["train_loss"] = self._epoch_train_loss()  # validation runs before on_train_epoch_end
             row["lr"] = float(self.trainer.optimizers[0].param_groups[0]["lr"]) if self.trainer.optimizers else None
             self.history.append(row)
 

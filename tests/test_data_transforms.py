@@ -55,7 +55,8 @@ def test_distorted_box_respects_area_and_aspect_bounds(width, height):
         aspects.append(box[2] / box[3])
     assert fallbacks < 40  # the 100 redraws almost always find a box
     # the draws span the ranges (uniform area, log-uniform aspect): both ends are reached
-    feasible = min(1.0, height * height * aspect_range[1] / (width * height), width * width / aspect_range[0] / (width * height))
+    # the largest area a box within the aspect range can have inside this image
+    feasible = min(1.0, height * aspect_range[1] / width, width / aspect_range[0] / height)
     assert min(areas) < 0.12 and max(areas) > 0.6 * feasible
     assert min(aspects) < 0.8 and max(aspects) > 1.25
     log_aspects = torch.tensor(aspects).log()

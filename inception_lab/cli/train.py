@@ -17,6 +17,7 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback as HydraCallback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -201,7 +202,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     model, model_args = build_model(cfg, datamodule.num_classes, datamodule.channels, datamodule.image_size)
     record["model_args"] = model_args  # create_model(**model_args) rebuilds this network (eval, report)
     check_input_size(model, datamodule.image_size, datamodule.channels)
-    datamodule.set_normalization(model.defaults.mean, model.defaults.std)
+    datamodule.apply_model_defaults(model.defaults)  # mean/std ([-1, 1] scaling) and eval crop of the family
 
     params = count_parameters(model, aux=False)
     flops = count_flops(model, datamodule.image_size, in_chans=datamodule.channels)
@@ -255,6 +256,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     for logger in trainer.loggers:  # the model's cost beside its metrics (W&B summary, CSV)
         logger.log_metrics({"model/params": params, "model/gflops": flops["flops"] / 1e9}, step=0)
 
+    if trainer.is_global_zero:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        datamodule.save_class_index(run_dir)  # eval and report map class indices back to names with it
+
     fit_started = time.time()
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
@@ -278,6 +283,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     record["steps"] = int(trainer.global_step)
     samples_per_sec = trainer.logged_metrics.get("train|samples_per_sec")
     record["images_per_second"] = float(samples_per_sec) if samples_per_sec is not None else None
+    record["data"] = datamodule.data_summary()
     record["fit_seconds"] = fit_seconds
     record["wall_time_s"] = time.time() - started
     checkpoint = getattr(trainer.checkpoint_callback, "last_model_path", None) if trainer.checkpoint_callback else None
@@ -336,7 +342,10 @@ def main(cfg: DictConfig) -> float | None:
     """The ``inception-lab`` console script. Returns the best val top-1 (the value a Hydra sweeper optimises)."""
     distributed.install()
     try:
-        record = train(cfg)
+        try:
+            record = train(cfg)
+        except InstantiationException as err:  # hydra wraps what a config's constructor raised: surface that
+            raise (err.__cause__ or err) from None
     except _user_errors() as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         record_failure(cfg, message)

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import lightning as L
+import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate, get_worker_info
 from torch.utils.data.distributed import DistributedSampler
 
 from inception_lab.data.transforms import COLOR_JITTER_MODES, color_jitter_batch, normalize_batch
@@ -64,6 +65,28 @@ class EvalShardSampler(DistributedSampler):
 
     def __len__(self) -> int:
         return self.num_samples
+
+
+def collate_images(batch: list[tuple[torch.Tensor, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Collate ``(uint8 CHW, label)`` samples. In the main process (``num_workers=0``) the images are stacked with
+    numpy: torch's parallel ``stack`` leaves its intra-op threads spinning on the other cores while the next images
+    decode, which tripled the CPU cost per image on a 2-core machine (BENCHMARKS.md). In worker processes (one
+    torch thread each) torch's own collate is kept: it writes the batch straight into shared memory."""
+    first = batch[0][0] if batch else None
+    if get_worker_info() is not None or not isinstance(first, torch.Tensor) or first.dtype != torch.uint8:
+        return default_collate(batch)
+    images = np.empty((len(batch), *first.shape), dtype=np.uint8)  # C-contiguous NCHW, one copy per image
+    for i, sample in enumerate(batch):
+        images[i] = sample[0].numpy()
+    labels = torch.as_tensor([int(sample[1]) for sample in batch], dtype=torch.int64)
+    return torch.from_numpy(images), labels
+
+
+def resolve_root(root: str | os.PathLike | None) -> Path | None:
+    """A data root as an absolute path (``~`` expanded); None when unset (``null``, empty, ``???``)."""
+    if root is None or str(root).strip() in ("", "???"):
+        return None
+    return Path(os.path.expanduser(str(root))).absolute()
 
 
 def resolve_num_workers(value: int | str) -> int:
@@ -139,6 +162,11 @@ class ImageDataModule(L.LightningDataModule):
         if any(s <= 0 for s in self.std):
             raise ValueError(f"normalisation std must be positive, got {self.std}")
 
+    def apply_model_defaults(self, defaults: Any) -> None:
+        """Take what the data side needs from a network's ``ModelDefaults`` (DESIGN "a model's face"): mean/std
+        (or [-1, 1] scaling) and, where the data config leaves it unset, the eval crop fraction."""
+        self.set_normalization(defaults.mean, defaults.std)
+
     def train_device_transform(self, images: torch.Tensor) -> torch.Tensor:
         """Float [0, 1] NCHW training batch -> augmented batch (default: the configured colour distortion)."""
         return color_jitter_batch(images, self.color_jitter)
@@ -176,6 +204,7 @@ class ImageDataModule(L.LightningDataModule):
             pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=self.persistent_workers and workers > 0,
             drop_last=drop_last,
+            collate_fn=collate_images,
             **extra,
         )
 
@@ -208,9 +237,10 @@ class ImageDataModule(L.LightningDataModule):
         world, rank = int(kwargs["num_replicas"]), int(kwargs["rank"])
         if world <= 1:
             return None
-        if len(dataset) < world:  # type: ignore[arg-type]
+        size = len(dataset)  # type: ignore[arg-type]
+        if size < world:
             raise DataError(
-                f"the validation set has {len(dataset)} images, fewer than the {world} processes of this run; "  # type: ignore[arg-type]
+                f"the validation set has {size} images, fewer than the {world} processes of this run; "
                 "add validation images or run on fewer devices"
             )
         return EvalShardSampler(dataset, num_replicas=world, rank=rank)

@@ -14,7 +14,6 @@ run's ``image_size`` happen batch-wise on the device: training = the same distor
 from __future__ import annotations
 
 import io
-import os
 import pickle
 from pathlib import Path
 from typing import Any, Sequence
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from inception_lab.data.base import DataError, ImageDataModule
+from inception_lab.data.base import DataError, ImageDataModule, resolve_root
 from inception_lab.data.transforms import (
     DEFAULT_AREA_RANGE,
     DEFAULT_ASPECT_RANGE,
@@ -130,7 +129,7 @@ class Cifar10DataModule(ImageDataModule):
         self.eval_crop_fraction = float(eval_crop_fraction)
         # missing data is reported when first needed (num_classes, class_names, setup), not here: errors raised
         # inside hydra.utils.instantiate reach the caller wrapped in an InstantiationException
-        self.root = None if root is None or str(root).strip() in ("", "???") else Path(os.path.expanduser(str(root))).absolute()
+        self.root = resolve_root(root)
         self._folder: Path | None = None
         self._class_names: list[str] | None = None
 

@@ -43,7 +43,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, get_worker_info
 
-from inception_lab.data.base import DataError, ImageDataModule
+from inception_lab.data.base import DataError, ImageDataModule, resolve_root
 from inception_lab.data.transforms import (
     DECODE_ERRORS,
     DEFAULT_AREA_RANGE,
@@ -65,7 +65,9 @@ _STUB_FORMATS = {"BUFR", "GRIB", "HDF5", "WMF", "EMF", "EPS", "MPEG"}  # need ex
 def _pillow_extensions() -> frozenset[str]:
     Image.init()
     return frozenset(
-        ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN and fmt not in _STUB_FORMATS
+        ext.lower()
+        for ext, fmt in Image.registered_extensions().items()
+        if fmt in Image.OPEN and fmt not in _STUB_FORMATS
     )
 
 
@@ -319,7 +321,8 @@ class ImageFolderDataModule(ImageDataModule):
         interpolation: ``bilinear`` (TF-slim), ``bicubic`` (timm), ``nearest``, ``area`` or ``random`` (one of
             the four per training image, as TF-slim with fast_mode=False; evaluation then uses bilinear).
         color_jitter: ``none``, ``fast`` or ``full`` TF-slim colour distortion, batch-wise on the device.
-        eval_crop_fraction: central-crop fraction for evaluation (0.875; IR-v2's timm config uses 0.8975).
+        eval_crop_fraction: central-crop fraction for evaluation; None = the model family's
+            (``apply_model_defaults``; 0.875 until then, TF-slim's value for every family).
         eval_crop: ``central`` (TF-slim: the fraction of each side, resized to a square) or ``square``.
         verify / skip_corrupt: corrupt-file policy (module docstring).
         fast_jpeg: decode JPEGs at a reduced DCT scale when the crop allows it (no resolution loss).
@@ -348,7 +351,7 @@ class ImageFolderDataModule(ImageDataModule):
         crop_attempts: int = DEFAULT_MAX_ATTEMPTS,
         flip: bool = True,
         interpolation: str = "bilinear",
-        eval_crop_fraction: float = DEFAULT_EVAL_FRACTION,
+        eval_crop_fraction: float | None = None,
         eval_crop: str = "central",
         exif_transpose: bool = True,
         fast_jpeg: bool = True,
@@ -369,8 +372,9 @@ class ImageFolderDataModule(ImageDataModule):
             self.train_transform = TrainTransform(
                 self.image_size, crop_area, crop_aspect, crop_attempts, flip, interpolation, **common
             )
+            self.eval_crop_fraction = None if eval_crop_fraction is None else float(eval_crop_fraction)
             self.eval_transform = EvalTransform(
-                self.image_size, eval_crop_fraction, eval_crop,
+                self.image_size, DEFAULT_EVAL_FRACTION if eval_crop_fraction is None else eval_crop_fraction, eval_crop,
                 "bilinear" if interpolation == "random" else interpolation, **common,
             )
         except ValueError as err:
@@ -378,7 +382,7 @@ class ImageFolderDataModule(ImageDataModule):
         self.channels = int(channels)
         # an unset root is reported when first needed (num_classes / setup), not here: errors raised inside
         # hydra.utils.instantiate reach the caller wrapped in an InstantiationException
-        self.root = None if root is None or str(root).strip() in ("", "???") else Path(os.path.expanduser(str(root))).absolute()
+        self.root = resolve_root(root)
         self.train_split, self.val_split = str(train_split), str(val_split)
         self.train_list = Path(os.path.expanduser(str(train_list))).absolute() if train_list else None
         self.val_list = Path(os.path.expanduser(str(val_list))).absolute() if val_list else None
@@ -389,6 +393,12 @@ class ImageFolderDataModule(ImageDataModule):
         self.train_index: SplitIndex | None = None
         self.val_index: SplitIndex | None = None
         self.skipped_at_scan: list[tuple[str, str]] = []
+
+    def apply_model_defaults(self, defaults: Any) -> None:
+        super().apply_model_defaults(defaults)
+        fraction = getattr(defaults, "crop_fraction", None)
+        if self.eval_crop_fraction is None and fraction is not None:
+            self.eval_transform.fraction = float(fraction)  # shared with val_set's transform, even after setup
 
     # ---- classes (cheap: folder names / list labels) -------------------------------------------------------------
     def _split_dir(self, split: str) -> Path:

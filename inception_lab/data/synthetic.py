@@ -50,10 +50,11 @@ class SyntheticDataModule(ImageDataModule):
             super().__init__(image_size=image_size, **kwargs)
         except ValueError as err:
             raise DataError(f"data config: {err}") from None
-        for key, value, low in (("num_classes", num_classes, 1), ("channels", channels, 1), ("train_size", train_size, 1),
-                                ("val_size", val_size, 1), ("pool_size", pool_size, 1)):
-            if int(value) < low:
-                raise DataError(f"data.{key} must be >= {low}, got {value}")
+        sizes = {"num_classes": num_classes, "channels": channels, "train_size": train_size, "val_size": val_size,
+                 "pool_size": pool_size}
+        for key, value in sizes.items():
+            if int(value) < 1:
+                raise DataError(f"data.{key} must be >= 1, got {value}")
         if int(channels) not in (1, 3):
             raise DataError(f"data.channels must be 1 or 3, got {channels}")
         self.num_classes = int(num_classes)

@@ -11,8 +11,8 @@ Three layers, each usable on its own:
 2. **Per-image (Pillow, in DataLoader workers)**: ``open_image`` / ``load_image`` decode a file to an RGB or L
    image (CMYK, palette, grey+alpha, 16-bit ... converted; EXIF orientation applied), ``TrainTransform`` and
    ``EvalTransform`` go from a file path to a ``uint8`` CHW tensor of the run's size. JPEGs are decoded at a
-   reduced DCT scale (Pillow ``draft``) whenever the crop still keeps at least the output resolution: a 2x-8x
-   cheaper decode of large photos, never a loss of output resolution. ``multi_crop`` builds the 144 / 12 /
+   reduced DCT scale (Pillow ``draft``) whenever the crop still keeps at least the output resolution: a cheaper
+   decode of large photos (BENCHMARKS.md), never a loss of output resolution. ``multi_crop`` builds the 144 / 12 /
    10-crop views of §11 from the same primitives.
 3. **Batch-wise on the device (float, NCHW)**: ``color_jitter_batch`` (TF-slim's ``distort_color``: brightness,
    saturation, hue, contrast in one of four per-image orders; ``fast`` = brightness then saturation),
@@ -273,7 +273,9 @@ def load_image(
     return image, box
 
 
-def crop_resize(image: Image.Image, box: Box, size: int | tuple[int, int], interpolation: str = "bilinear") -> Image.Image:
+def crop_resize(
+    image: Image.Image, box: Box, size: int | tuple[int, int], interpolation: str = "bilinear"
+) -> Image.Image:
     """Crop ``box`` and resize it to ``size`` in one Pillow call (sub-pixel box, antialiased when shrinking)."""
     out = (size, size) if isinstance(size, int) else tuple(size)
     left, top, w, h = box
@@ -552,7 +554,9 @@ def sample_distorted_boxes(
     return torch.stack((left, top, w, h), 1)
 
 
-def crop_resize_batch(x: torch.Tensor, boxes: torch.Tensor, size: int, flip: torch.Tensor | None = None) -> torch.Tensor:
+def crop_resize_batch(
+    x: torch.Tensor, boxes: torch.Tensor, size: int, flip: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per-image crop ``boxes`` (n, 4: left, top, w, h in pixels) resized to ``size`` and optionally mirrored
     (``flip``: bool (n,)), as one bilinear ``grid_sample`` (no antialiasing: meant for upsampling small images)."""
     n, c, height, width = x.shape

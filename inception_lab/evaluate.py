@@ -1,0 +1,765 @@
+"""Checkpoint evaluation: single crop, multi-crop (10 / 12 / 144 views) and ensembles (reference §11).
+
+The pieces, each usable on its own:
+
+- ``load_checkpoint(path)`` opens a Lightning ``.ckpt`` written by ``inception-lab`` with ``torch.load(...,
+  weights_only=True)`` and rebuilds the network from ``hyper_parameters["config"]["model_args"]`` (the exact
+  ``create_model`` kwargs). A missing, truncated or foreign file raises ``EvalError`` with one line. With Lightning's
+  ``EMAWeightAveraging`` the checkpoint's ``state_dict`` *is* the averaged (EMA) model and the raw weights sit in
+  ``current_model_state``: ``weights="auto"`` evaluates the EMA weights when they exist (the papers evaluate with
+  a running average of the parameters, reference §10.4), ``"raw"`` the raw ones, ``"ema"`` insists on EMA.
+- ``CropSet`` describes one evaluation protocol (a file in ``conf/crops/``). ``central: true`` = the run's own
+  validation transform (the papers' "single crop"); otherwise GoogLeNet §7 multi-crop: for each shorter-side
+  scale, ``squares`` squares (1 = centre, 3 = left/centre/right or top/centre/bottom), in each square the 4 corner
+  crops and the centre crop of the network's input size (``corners``) and the whole square resized to it
+  (``full_square``), each also mirrored (``mirror``). Scales are given at ``reference_size`` (224, the GoogLeNet
+  input) and multiplied by ``input_size / reference_size``: 144 crops at 224 = shorter sides 256, 288, 320, 352;
+  at 299 = 342, 384, 427, 470 (the reference's recommendation; the papers do not state them).
+- ``multi_crop_tensor`` (tensor data: digits, CIFAR, synthetic) and ``MultiCropFileTransform`` (image files, via
+  ``inception_lab.data.transforms.multi_crop`` on Pillow images) produce the views in the same order.
+- ``predict`` runs one model over a split and returns per-image log-probabilities, the log of the **mean
+  softmax over views**; ``evaluate`` averages members' softmax the same way (an ensemble, Rethinking Table 5 /
+  BN paper §4.2.3: arithmetic mean of class probabilities over crops and models) and writes the record.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+EVAL_DIRNAME = "eval"
+EVAL_SCHEMA_VERSION = 1
+WEIGHT_CHOICES = ("auto", "ema", "raw")
+SPLITS = ("val", "train")
+
+
+class EvalError(ValueError):
+    """Bad evaluation input (checkpoint, crop set, data, output path); the message is one line saying what to do."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Checkpoints
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass
+class LoadedCheckpoint:
+    """A network rebuilt from an inception-lab checkpoint, with what the evaluation record needs."""
+
+    path: Path
+    model: nn.Module
+    model_args: dict[str, Any]
+    config: dict[str, Any]
+    weights: str  # "ema" or "raw": what was loaded
+    has_ema: bool
+    epoch: int | None
+    global_step: int | None
+
+    @property
+    def run_dir(self) -> Path:
+        """The run directory: ``<run>/checkpoints/x.ckpt`` -> ``<run>``; a loose file -> its folder."""
+        parent = self.path.parent
+        return parent.parent if parent.name == "checkpoints" else parent
+
+    @property
+    def model_name(self) -> str:
+        return str(self.model_args.get("name"))
+
+    @property
+    def input_size(self) -> int:
+        size = (self.config.get("data") or {}).get("image_size")
+        return int(size) if size else int(self.model.defaults.input_size)
+
+
+def resolve_checkpoint_path(value: str | os.PathLike) -> Path:
+    """A ``.ckpt`` file, or a run directory (its ``checkpoints/last.ckpt``)."""
+    path = Path(os.path.expanduser(str(value)))
+    if path.is_dir():
+        candidate = path / "checkpoints" / "last.ckpt"
+        if not candidate.is_file():
+            raise EvalError(f"ckpt={value}: a directory without checkpoints/last.ckpt; pass a .ckpt file or a run "
+                            "directory")
+        return candidate
+    if not path.is_file():
+        raise EvalError(f"ckpt={value}: no such checkpoint file")
+    return path
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def read_checkpoint(path: Path, unsafe_load: bool = False) -> dict[str, Any]:
+    """``torch.load`` with ``weights_only=True`` (memory-mapped); EvalError for a truncated, foreign or unsafe file."""
+    import pickle
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not unsafe_load, mmap=True)
+    except pickle.UnpicklingError as err:
+        if "weights_only" in str(err) or "Unsupported global" in str(err):
+            raise EvalError(
+                f"ckpt={path}: holds objects that safe loading (weights_only) refuses ({_first_line(err)}); "
+                "if you trust this file, pass eval.unsafe_load=true"
+            ) from None
+        raise EvalError(f"ckpt={path}: not a readable PyTorch checkpoint ({_first_line(err)})") from None
+    except Exception as err:  # truncated zip, a text file, a foreign pickle, an old non-zip file with mmap
+        raise EvalError(f"ckpt={path}: not a readable PyTorch checkpoint ({_first_line(err)})") from None
+
+
+def _strip_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """LightningModule keys ``model.<...>`` (``model._orig_mod.<...>`` when the run used torch.compile) -> network
+    keys."""
+    out = {}
+    for key, value in state.items():
+        if not key.startswith("model."):
+            continue  # metric states and anything else the module holds
+        key = key[len("model."):]
+        if key.startswith("_orig_mod."):
+            key = key[len("_orig_mod."):]
+        out[key] = value
+    return out
+
+
+def load_checkpoint(path: str | os.PathLike, weights: str = "auto", unsafe_load: bool = False) -> LoadedCheckpoint:
+    """Open an inception-lab checkpoint and rebuild its network (eval mode, CPU)."""
+    from inception_lab.models import create_model
+
+    if weights not in WEIGHT_CHOICES:
+        raise EvalError(f"eval.weights must be one of {', '.join(WEIGHT_CHOICES)}, got {weights!r}")
+    path = resolve_checkpoint_path(path)
+    checkpoint = read_checkpoint(path, unsafe_load)
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
+        raise EvalError(f"ckpt={path}: not a Lightning checkpoint (no state_dict)")
+    hparams = checkpoint.get("hyper_parameters")
+    config = hparams.get("config") if isinstance(hparams, dict) else None
+    model_args = config.get("model_args") if isinstance(config, dict) else None
+    if not isinstance(model_args, dict) or "name" not in model_args:
+        raise EvalError(
+            f"ckpt={path}: not an inception-lab checkpoint (no hyper_parameters.config.model_args to rebuild the "
+            "network from)"
+        )
+    has_ema = isinstance(checkpoint.get("current_model_state"), dict) and "averaging_state" in checkpoint
+    if weights == "ema" and not has_ema:
+        raise EvalError(f"ckpt={path}: has no EMA weights (trained without EMAWeightAveraging); use eval.weights=auto")
+    use_raw = weights == "raw" and has_ema
+    state = _strip_prefix(checkpoint["current_model_state"] if use_raw else checkpoint["state_dict"])
+    try:
+        with torch.device("meta"):  # no random init of weights that are replaced right away
+            model = create_model(**model_args)
+    except Exception as err:
+        name = model_args.get("name")
+        raise EvalError(f"ckpt={path}: cannot rebuild {name!r} from its model_args ({_first_line(err)})") from None
+    try:
+        model.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as err:
+        detail = " ".join(str(err).split())[:300]
+        raise EvalError(f"ckpt={path}: its weights do not fit the network its model_args describe ({detail})") from None
+    if any(t.is_meta for t in (*model.parameters(), *model.buffers())):  # state the checkpoint does not hold
+        model = create_model(**model_args)
+        model.load_state_dict(state, strict=True)
+    model.eval()
+    return LoadedCheckpoint(
+        path=path.resolve(),
+        model=model,
+        model_args=dict(model_args),
+        config=config,
+        weights="ema" if has_ema and not use_raw else "raw",
+        has_ema=has_ema,
+        epoch=checkpoint.get("epoch"),
+        global_step=checkpoint.get("global_step"),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Crop sets (reference §11)
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CropSet:
+    """One evaluation protocol: ``central`` (the run's validation transform) or GoogLeNet §7 multi-crop."""
+
+    name: str
+    label: str = ""
+    central: bool = False
+    scales: tuple[int, ...] = ()  # shorter sides at reference_size
+    reference_size: int = 224
+    squares: int = 1
+    corners: bool = True
+    full_square: bool = True
+    mirror: bool = False
+    source: str = ""
+
+    @classmethod
+    def from_config(cls, node: Any, name: str | None = None) -> "CropSet":
+        """Build from a ``conf/crops/*.yaml`` node (a dict); EvalError naming the bad key."""
+        if not isinstance(node, dict):
+            raise EvalError(f"crop set {name!r}: expected a mapping of crop settings, got {type(node).__name__}")
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(node) - known)
+        if unknown:
+            raise EvalError(f"crop set {name!r}: unknown key(s) {', '.join(unknown)}; "
+                            f"known: {', '.join(sorted(known))}")
+        values = dict(node)
+        values["name"] = str(values.get("name") or name)
+        values["scales"] = tuple(int(s) for s in (values.get("scales") or ()))
+        crop_set = cls(**values)
+        crop_set.validate()
+        return crop_set
+
+    def validate(self) -> None:
+        where = f"crop set {self.name!r}"
+        if self.central:
+            return
+        if not self.scales:
+            raise EvalError(f"{where}: give at least one scale (shorter side in pixels at reference_size) "
+                            "or central: true")
+        if self.squares not in (1, 3):
+            raise EvalError(f"{where}: squares must be 1 (centre) or 3 (left/centre/right), got {self.squares}")
+        if not (self.corners or self.full_square):
+            raise EvalError(f"{where}: corners and full_square are both off: no views")
+        if self.corners and min(self.scales) < self.reference_size:
+            raise EvalError(
+                f"{where}: scale {min(self.scales)} is smaller than the crop ({self.reference_size} at "
+                "reference_size); corner crops need shorter side >= crop"
+            )
+        if self.reference_size < 1:
+            raise EvalError(f"{where}: reference_size must be positive")
+
+    @property
+    def views_per_square(self) -> int:
+        return 5 * int(self.corners) + int(self.full_square)
+
+    @property
+    def num_views(self) -> int:
+        flips = 2 if self.mirror else 1
+        if self.central:
+            return flips
+        return len(self.scales) * self.squares * self.views_per_square * flips
+
+    def shorter_sides(self, input_size: int) -> list[int]:
+        """The scales in pixels for a network of ``input_size`` (``round(s * input_size / reference_size)``)."""
+        sides = [max(1, round(s * input_size / self.reference_size)) for s in self.scales]
+        return [max(side, int(input_size)) for side in sides] if self.corners else sides
+
+    def describe(self, input_size: int) -> dict[str, Any]:
+        """What the record stores: the exact protocol at this input size."""
+        out = asdict(self)
+        out["scales"] = list(self.scales)
+        out["views"] = self.num_views
+        out["input_size"] = int(input_size)
+        out["shorter_sides_px"] = None if self.central else self.shorter_sides(input_size)
+        return out
+
+
+def crop_set_from_cfg(crops: Any, crop_sets: Any) -> CropSet:
+    """``eval.crops`` = a name in ``crop_sets`` (``single``, ``10``, ``12``, ``144`` or your own) or an inline
+    mapping."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(crops, DictConfig):
+        return CropSet.from_config(OmegaConf.to_container(crops, resolve=True), name="custom")
+    if isinstance(crops, dict):
+        return CropSet.from_config(crops, name="custom")
+    name = str(crops)
+    if isinstance(crop_sets, DictConfig):
+        available = OmegaConf.to_container(crop_sets, resolve=True)
+    else:
+        available = dict(crop_sets or {})
+    if name not in available:
+        raise EvalError(
+            f"eval.crops={name}: no such crop set; choose one of {', '.join(map(str, available))} "
+            "(or add one: a file DIR/crops/<name>.yaml with --config-dir DIR +crops@crop_sets.<name>=<name>, or inline "
+            "+crop_sets.<name>={scales:[256],squares:1,mirror:true})"
+        )
+    return CropSet.from_config(available[name], name=name)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Views
+# ---------------------------------------------------------------------------------------------------------------
+def _resize(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    if tuple(x.shape[-2:]) == (height, width):
+        return x
+    return F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
+
+
+def multi_crop_tensor(
+    images: torch.Tensor,
+    crop_size: int,
+    shorter_sides: Sequence[int],
+    squares: int = 3,
+    corners: bool = True,
+    full_square: bool = True,
+    mirror: bool = True,
+) -> torch.Tensor:
+    """GoogLeNet §7 multi-crop of a float batch (N, C, H, W) -> (N, K, C, crop, crop), on the batch's device.
+
+    The tensor twin of ``inception_lab.data.transforms.multi_crop`` (same geometry from ``square_boxes`` /
+    ``five_crop_boxes``, same view order: scale, square, [4 corners + centre, full square], each followed by its
+    mirror). Resizes are bilinear with antialiasing; crop boxes are rounded to whole pixels, so a crop of the input
+    size is an exact slice of the rescaled image.
+    """
+    from inception_lab.data.transforms import five_crop_boxes, square_boxes
+
+    n, c, height, width = images.shape
+    views: list[torch.Tensor] = []
+    for side in shorter_sides:
+        scale = float(side) / float(min(height, width))
+        new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
+        scaled = _resize(images, new_h, new_w)
+        for square in square_boxes(new_w, new_h, count=squares):
+            boxes = five_crop_boxes(square, float(crop_size)) if corners else []
+            if full_square:
+                boxes.append(square)
+            for left, top, w, h in boxes:
+                x0, y0, bw, bh = int(round(left)), int(round(top)), int(round(w)), int(round(h))
+                x0, y0 = min(max(0, x0), new_w - bw), min(max(0, y0), new_h - bh)
+                view = _resize(scaled[:, :, y0:y0 + bh, x0:x0 + bw], crop_size, crop_size)
+                views.append(view)
+                if mirror:
+                    views.append(view.flip(-1))
+    if not views:
+        raise EvalError("multi-crop produced no views (no scales, or corners and full_square both off)")
+    return torch.stack(views, 1)
+
+
+class MultiCropFileTransform:
+    """Image file -> uint8 (K, C, size, size) multi-crop views with Pillow (``transforms.multi_crop``); picklable for
+    DataLoader workers. Decodes the whole image (no reduced-scale JPEG draft: the views need every scale)."""
+
+    def __init__(self, base: Any, crop_set: CropSet, input_size: int) -> None:
+        self.mode = getattr(base, "mode", "RGB")
+        self.exif_transpose = getattr(base, "exif_transpose", True)
+        self.interpolation = getattr(base, "interpolation", "bilinear")
+        self.crop_set = crop_set
+        self.input_size = int(input_size)
+
+    def __call__(self, path: str | os.PathLike) -> torch.Tensor:
+        from inception_lab.data.transforms import load_image, multi_crop
+
+        image, _ = load_image(path, self.mode, None, None, self.exif_transpose, draft=False)
+        cs = self.crop_set
+        return multi_crop(image, self.input_size, cs.shorter_sides(self.input_size), squares=cs.squares,
+                          corners=cs.corners, full_square=cs.full_square, mirror=cs.mirror,
+                          interpolation=self.interpolation)
+
+
+class _MirroredFileTransform:
+    """Central crop + its mirror for file data (a ``central: true, mirror: true`` crop set)."""
+
+    def __init__(self, base: Any) -> None:
+        self.base = base
+
+    def __call__(self, path: str | os.PathLike) -> torch.Tensor:
+        view = self.base(path)
+        return torch.stack((view, view.flip(-1)))
+
+
+def _is_file_dataset(dataset: Any) -> bool:
+    """Image-file datasets (``ImageFileDataset``) decode per item through a swappable ``transform``."""
+    return hasattr(dataset, "transform") and hasattr(dataset, "index")
+
+
+@dataclass
+class ViewSource:
+    """Batches of ``(views (N, K, C, S, S) float in [0, 1] on device, labels (N,))`` for one data split."""
+
+    datamodule: Any
+    dataset: Any
+    crop_set: CropSet
+    input_size: int
+    batch_size: int
+    num_workers: int
+    device: torch.device
+    limit_batches: int | None = None
+    file_based: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.file_based = _is_file_dataset(self.dataset)
+        if self.file_based:
+            dataset = copy.copy(self.dataset)
+            eval_transform = self.datamodule.eval_transform
+            if self.crop_set.central:
+                dataset.transform = _MirroredFileTransform(eval_transform) if self.crop_set.mirror else eval_transform
+            else:
+                dataset.transform = MultiCropFileTransform(eval_transform, self.crop_set, self.input_size)
+            self.dataset = dataset
+
+    def __len__(self) -> int:
+        batches = math.ceil(len(self.dataset) / self.batch_size)
+        return min(batches, self.limit_batches) if self.limit_batches else batches
+
+    @property
+    def num_images(self) -> int:
+        total = len(self.dataset)
+        return min(total, self.limit_batches * self.batch_size) if self.limit_batches else total
+
+    def views(self, images: torch.Tensor) -> torch.Tensor:
+        """A loader batch (uint8) -> views (N, K, C, S, S), float [0, 1] (not yet normalised)."""
+        x = images.to(self.device, non_blocking=True).float().div_(255.0)
+        if self.file_based:  # decoded and cropped in the workers
+            return x if x.dim() == 5 else x.unsqueeze(1)
+        if self.crop_set.central:
+            view = self.datamodule.eval_device_transform(x)
+            return torch.stack((view, view.flip(-1)), 1) if self.crop_set.mirror else view.unsqueeze(1)
+        cs = self.crop_set
+        return multi_crop_tensor(x, self.input_size, cs.shorter_sides(self.input_size), cs.squares, cs.corners,
+                                 cs.full_square, cs.mirror)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        from torch.utils.data import DataLoader
+
+        loader = DataLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            shuffle=False,
+            num_workers=self.num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
+        for index, (images, labels) in enumerate(loader):
+            if self.limit_batches and index >= self.limit_batches:
+                break
+            yield self.views(images), labels.long()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Prediction
+# ---------------------------------------------------------------------------------------------------------------
+def view_log_probs(
+    model: nn.Module,
+    views: torch.Tensor,
+    mean: Sequence[float],
+    std: Sequence[float],
+    chunk: int = 256,
+    autocast_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+) -> torch.Tensor:
+    """Normalise views (N, K, C, S, S) in [0, 1] and return per-view log-softmax (N, K, classes) in float64 (so that
+    averaging and top-k keep the order of nearly equal logits: a single view ranks classes exactly as its logits)."""
+    from inception_lab.data.transforms import normalize_batch
+
+    n, k = views.shape[:2]
+    flat = normalize_batch(views.reshape(n * k, *views.shape[2:]), mean, std)
+    outputs = []
+    with torch.inference_mode():
+        for start in range(0, flat.shape[0], max(1, int(chunk))):
+            x = flat[start:start + chunk]
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(x.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                logits = model(x)
+            if isinstance(logits, (tuple, list)):
+                logits = logits[0]
+            outputs.append(F.log_softmax(logits.double(), dim=-1))
+    return torch.cat(outputs).reshape(n, k, -1)
+
+
+def mean_softmax_log(log_probs: torch.Tensor, dim: int) -> torch.Tensor:
+    """log(mean(softmax)) over ``dim`` from log-probabilities (stable: logsumexp - log K)."""
+    return torch.logsumexp(log_probs, dim=dim) - math.log(log_probs.shape[dim])
+
+
+@dataclass
+class Prediction:
+    log_probs: torch.Tensor  # (N, classes): log of the mean softmax over views, CPU float64
+    labels: torch.Tensor  # (N,)
+    views: int
+    seconds: float
+
+
+def predict(
+    model: nn.Module,
+    source: ViewSource,
+    mean: Sequence[float],
+    std: Sequence[float],
+    chunk: int = 256,
+    autocast_dtype: torch.dtype | None = None,
+    progress: Any = None,
+) -> Prediction:
+    """Run ``model`` over every batch of ``source``; average the softmax over each image's views."""
+    device = source.device
+    channels_last = device.type == "cuda"
+    model = model.to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    model.eval()
+    started = time.perf_counter()
+    all_log_probs, all_labels, views_seen = [], [], 0
+    for views, labels in source:
+        per_view = view_log_probs(model, views, mean, std, chunk, autocast_dtype, channels_last)
+        all_log_probs.append(mean_softmax_log(per_view, dim=1).cpu())
+        all_labels.append(labels.cpu())
+        views_seen = per_view.shape[1]
+        if progress is not None:
+            progress()
+    if not all_labels:
+        raise EvalError("the evaluation split is empty (no images)")
+    return Prediction(torch.cat(all_log_probs), torch.cat(all_labels), views_seen, time.perf_counter() - started)
+
+
+def metrics_from_log_probs(log_probs: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Top-1 / top-5 accuracy (torchmetrics), the papers' error %, and the NLL of the averaged probabilities."""
+    from torchmetrics.functional.classification import multiclass_accuracy
+
+    num_classes = log_probs.shape[-1]
+    top1 = float(multiclass_accuracy(log_probs, labels, num_classes=num_classes, top_k=1, average="micro"))
+    top5 = float(multiclass_accuracy(log_probs, labels, num_classes=num_classes, top_k=min(5, num_classes),
+                                     average="micro"))
+    loss = float(F.nll_loss(log_probs, labels))
+    return {"top1": top1, "top5": top5, "top1_err": 100.0 * (1.0 - top1), "top5_err": 100.0 * (1.0 - top5),
+            "loss": loss, "images": int(labels.numel())}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------------------------
+def build_datamodule(data_config: dict[str, Any], overrides: dict[str, Any] | None = None) -> Any:
+    """Instantiate the run's data module from its recorded ``data`` config, with ``overrides`` (non-null) on top."""
+    import hydra
+    from hydra.errors import InstantiationException
+
+    from inception_lab.data import DataError
+
+    config = dict(data_config or {})
+    config.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if "_target_" not in config:
+        raise EvalError("the checkpoint's config has no data._target_ to rebuild its data module from")
+    try:
+        datamodule = hydra.utils.instantiate(config)
+    except InstantiationException as err:
+        cause = err.__cause__ or err
+        raise EvalError(f"data: {_first_line(cause)}") from None
+    except (DataError, ValueError, TypeError) as err:
+        raise EvalError(f"data: {_first_line(err)}") from None
+    return datamodule
+
+
+def split_dataset(datamodule: Any, split: str) -> Any:
+    from inception_lab.data import DataError
+
+    if split not in SPLITS:
+        raise EvalError(f"eval.split must be one of {', '.join(SPLITS)}, got {split!r}")
+    try:
+        datamodule.setup("validate")
+    except DataError as err:
+        raise EvalError(f"data: {_first_line(err)}") from None
+    dataset = datamodule.val_set if split == "val" else datamodule.train_set
+    if dataset is None:
+        raise EvalError(f"the data module has no {split} split")
+    if split == "train" and _is_file_dataset(dataset):
+        dataset = copy.copy(dataset)
+        dataset.transform = datamodule.eval_transform  # evaluate training images with the eval crop, not augmented
+    return dataset
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The evaluation job
+# ---------------------------------------------------------------------------------------------------------------
+def resolve_device(value: str) -> torch.device:
+    if value in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(value)
+    except RuntimeError as err:
+        raise EvalError(f"eval.device={value}: {_first_line(err)}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise EvalError(f"eval.device={value}: CUDA is not available on this machine; use eval.device=cpu")
+    return device
+
+
+def resolve_autocast(precision: Any, device: torch.device) -> torch.dtype | None:
+    """``auto`` = bf16 autocast on a bf16-capable CUDA device (as training), else float32; ``32`` / ``bf16`` force."""
+    value = str(precision).lower()
+    if value in ("32", "32-true", "fp32", "float32"):
+        return None
+    if value in ("bf16", "bf16-mixed"):
+        return torch.bfloat16
+    if value == "auto":
+        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+    raise EvalError(f"eval.precision must be auto, 32 or bf16, got {precision!r}")
+
+
+def checkpoint_list(value: Any) -> list[str]:
+    from omegaconf import ListConfig
+
+    if value is None or value == "" or value == "???":
+        raise EvalError("ckpt is required: inception-lab-eval ckpt=<run dir or .ckpt> "
+                        "(a list [a.ckpt,b.ckpt] = ensemble)")
+    items = list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
+    if not items:
+        raise EvalError("ckpt=[]: give at least one checkpoint")
+    return [str(item) for item in items]
+
+
+def default_output_path(paths: list[Path], split: str, crop_name: str, run_dir: Path) -> Path:
+    """``<run>/eval/<ckpt stem>-<split>-<crops>.json``; an ensemble goes to the first member's run:
+    ``eval/ensemble<M>-<hash of the member paths>-<split>-<crops>.json``."""
+    if len(paths) == 1:
+        stem = paths[0].stem
+    else:
+        digest = hashlib.sha1("\n".join(str(p) for p in paths).encode()).hexdigest()[:8]
+        stem = f"ensemble{len(paths)}-{digest}"
+    return run_dir / EVAL_DIRNAME / f"{stem}-{split}-{crop_name}.json"
+
+
+def _run_metrics(run_dir: Path) -> dict[str, Any] | None:
+    """The run's own final/best validation metrics (its results.json), to compare against; None when absent."""
+    from inception_lab.results import ResultsError, read_results
+
+    try:
+        metrics = read_results(run_dir)["metrics"]
+    except (ResultsError, KeyError, TypeError):
+        return None
+    return metrics if isinstance(metrics, dict) else None
+
+
+def evaluate(cfg: Any, progress_factory: Any = None) -> dict[str, Any]:
+    """The ``inception-lab-eval`` job: load every checkpoint, predict the split, average, write the record.
+
+    ``cfg``: the composed ``conf/eval.yaml`` (``ckpt``, ``eval.*``, ``data.*``, ``crop_sets``). Returns the record.
+    """
+    from omegaconf import OmegaConf
+
+    from inception_lab.paper_numbers import published_for
+    from inception_lab.results import environment, write_json_atomic
+
+    started = time.time()
+    ev = cfg.eval
+    crop_set = crop_set_from_cfg(ev.crops, cfg.get("crop_sets"))
+    split = str(ev.split)
+    if split not in SPLITS:
+        raise EvalError(f"eval.split must be one of {', '.join(SPLITS)}, got {split!r}")
+    device = resolve_device(ev.device)
+    autocast_dtype = resolve_autocast(ev.precision, device)
+    ckpt_values = checkpoint_list(cfg.ckpt)
+    paths = [resolve_checkpoint_path(v).resolve() for v in ckpt_values]
+    first_run = paths[0].parent.parent if paths[0].parent.name == "checkpoints" else paths[0].parent
+    output = Path(os.path.expanduser(str(ev.output))) if ev.output else default_output_path(
+        paths, split, crop_set.name, first_run)
+    if output.name == "results.json":
+        raise EvalError(f"eval.output={output}: that is the run's own results.json; an evaluation never replaces it")
+    if output.exists() and not ev.overwrite:
+        raise EvalError(f"{output} exists (an earlier evaluation); pass eval.overwrite=true to replace it, or "
+                        "eval.output=<file>")
+
+    data_overrides = OmegaConf.to_container(cfg.data, resolve=True) if cfg.get("data") is not None else {}
+    limit = int(ev.limit_batches) if ev.limit_batches else None
+    datamodules: dict[str, Any] = {}
+    members: list[dict[str, Any]] = []
+    combined: torch.Tensor | None = None
+    labels: torch.Tensor | None = None
+    images_seconds = 0.0
+    for path in paths:
+        loaded = load_checkpoint(path, weights=str(ev.weights), unsafe_load=bool(ev.unsafe_load))
+        data_config = dict(loaded.config.get("data") or {})
+        key = json.dumps([data_config, data_overrides], sort_keys=True, default=str)
+        if key not in datamodules:
+            datamodules[key] = build_datamodule(data_config, data_overrides)
+        datamodule = datamodules[key]
+        # as training did: the family's normalisation and, where the data config leaves it unset, its eval crop
+        if hasattr(datamodule, "apply_model_defaults"):
+            datamodule.apply_model_defaults(loaded.model.defaults)
+        else:
+            datamodule.set_normalization(loaded.model.defaults.mean, loaded.model.defaults.std)
+        dataset = split_dataset(datamodule, split)
+        input_size = int(datamodule.image_size)
+        batch_size = int(ev.batch_size or datamodule.batch_size)
+        source = ViewSource(datamodule, dataset, crop_set, input_size, batch_size, int(datamodule.num_workers),
+                            device, limit)
+        mean, std = datamodule.mean, datamodule.std
+        progress = None
+        if progress_factory is not None:
+            progress = progress_factory(f"{loaded.model_name} · {crop_set.name} crops", len(source))
+        try:
+            prediction = predict(loaded.model, source, mean, std, int(ev.views_per_forward), autocast_dtype, progress)
+        finally:
+            if progress is not None and hasattr(progress, "close"):
+                progress.close()
+        if labels is None:
+            labels = prediction.labels
+        elif not torch.equal(labels, prediction.labels) or combined.shape[-1] != prediction.log_probs.shape[-1]:
+            raise EvalError(
+                f"ensemble members see different data: {path} does not evaluate the same images / classes as "
+                f"{paths[0]} (same dataset, split and class index needed)"
+            )
+        # running sum of the members' probabilities, kept in log space
+        combined = prediction.log_probs if combined is None else torch.logaddexp(combined, prediction.log_probs)
+        images_seconds += prediction.seconds
+        model_info = {"name": loaded.model_name, "input_size": input_size,
+                      "params": sum(p.numel() for p in loaded.model.parameters())}
+        run_dir = loaded.run_dir
+        members.append({
+            "checkpoint": str(loaded.path),
+            "run_dir": str(run_dir),
+            "run_name": _run_name(run_dir),
+            "experiment": loaded.config.get("experiment_name"),
+            "model": model_info,
+            "model_args": loaded.model_args,
+            "weights": loaded.weights,
+            "has_ema": loaded.has_ema,
+            "epoch": loaded.epoch,
+            "global_step": loaded.global_step,
+            "views": prediction.views,
+            "seconds": prediction.seconds,
+            "images_per_second": len(prediction.labels) / prediction.seconds if prediction.seconds > 0 else None,
+            "metrics": metrics_from_log_probs(prediction.log_probs, prediction.labels),
+            "run_metrics": _run_metrics(run_dir),
+        })
+        del loaded
+    assert combined is not None and labels is not None
+    ensemble_log_probs = combined - math.log(len(paths))
+    metrics = metrics_from_log_probs(ensemble_log_probs, labels)
+    names = [m["model"]["name"] for m in members]
+    published = [p.as_dict() for p in published_for(names, crop_set.num_views)]
+    record: dict[str, Any] = {
+        "kind": "eval",
+        "schema_version": EVAL_SCHEMA_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "ensemble": len(members) > 1,
+        "split": split,
+        "num_images": int(labels.numel()),
+        "limit_batches": limit,
+        "crops": crop_set.describe(members[0]["model"]["input_size"]),
+        "averaging": "arithmetic mean of softmax probabilities over views"
+                     + (" and models" if len(members) > 1 else ""),
+        "metrics": metrics,
+        "members": members,
+        "published": published,
+        "device": str(device),
+        "precision": "bf16-autocast" if autocast_dtype is not None else "32",
+        "overrides": _hydra_overrides(),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "output": str(output),
+        "wall_time_s": time.time() - started,
+        "predict_seconds": images_seconds,
+        **environment(),
+    }
+    write_json_atomic(output, record)
+    return record
+
+
+def _run_name(run_dir: Path) -> str | None:
+    from inception_lab.results import ResultsError, read_results
+
+    try:
+        return read_results(run_dir).get("run_name")
+    except (ResultsError, AttributeError):
+        return None
+
+
+def _hydra_overrides() -> list[str]:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return list(HydraConfig.get().overrides.task)
+    except (ValueError, ImportError):
+        return []
