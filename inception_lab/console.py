@@ -29,7 +29,8 @@ def print_summary(record: dict[str, Any]) -> None:
     table.add_column()
     extra = f" at step {record.get('diverged_at_step')}" if status == "diverged" else ""
     table.add_row("status", f"[{colour}]{status}[/]{extra}")
-    table.add_row("model", f"{model['name']} @ {model.get('input_size')} px")
+    aux = "aux heads on" if model.get("aux_heads") else "aux heads off"
+    table.add_row("model", f"{model['name']} @ {model.get('input_size')} px, {aux}")
     for label, row in (("final", final), ("best", best)):
         if row:
             table.add_row(

@@ -167,8 +167,11 @@ def test_constant_image_predictions_equal_across_crops(tiny_run):
     views = multi_crop_tensor(torch.full((2, 1, 75, 75), 0.3), 75, cs.shorter_sides(75), 3)
     per_view = view_log_probs(loaded.model, views, loaded.model.defaults.mean, loaded.model.defaults.std, chunk=64)
     assert per_view.shape == (2, 144, 10)
-    assert torch.allclose(per_view, per_view[:, :1].expand_as(per_view), atol=1e-5)
-    assert torch.allclose(mean_softmax_log(per_view, 1), per_view[:, 0], atol=1e-5)  # the mean of equals
+    # equal up to float32 round-off: oneDNN may pick another conv algorithm per batch shape, and a barely
+    # trained network's log-probabilities reach -1e4, so the tolerance scales with their magnitude
+    tol = 1e-5 * float(per_view.abs().max())
+    assert torch.allclose(per_view, per_view[:, :1].expand_as(per_view), rtol=0, atol=tol)
+    assert torch.allclose(mean_softmax_log(per_view, 1), per_view[:, 0], rtol=0, atol=tol)  # mean of equals
 
 
 def test_ensemble_of_a_checkpoint_with_itself_equals_the_single_model(tiny_run, tmp_path):

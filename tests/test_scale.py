@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from conftest import TINY, results_files
@@ -46,7 +48,7 @@ def test_resume_continues_from_the_checkpoint(cli, tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     records = sorted((read_results(p) for p in results_files(tmp_path)), key=lambda r: r["output_dir"])
     assert records[1]["resumed_from"].endswith("checkpoints/last.ckpt")
-    assert records[1]["resumed_from"].startswith(records[0]["output_dir"].split("/outputs/")[0])
+    assert records[1]["resumed_from"] == str(Path(records[0]["output_dir"]).resolve() / "checkpoints" / "last.ckpt")
     assert [row["epoch"] for row in records[1]["history"]] == [0, 1]  # epoch 0 restored, epoch 1 trained
     assert records[1]["history"][0] == records[0]["history"][0]
     assert records[1]["steps"] == 2 * records[0]["steps"]

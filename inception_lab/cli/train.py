@@ -169,7 +169,7 @@ def resolve_checkpoint(cfg: DictConfig) -> str | None:
         raise RunError(f"ckpt_path={path}: not a readable checkpoint ({str(err).splitlines()[0]})") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "loops" not in checkpoint:
         raise RunError(f"ckpt_path={path}: not an inception-lab training checkpoint (no state_dict/loops)")
-    return str(path)
+    return str(path.resolve())
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -281,8 +281,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     }
     record["epochs"] = len(module.history)
     record["steps"] = int(trainer.global_step)
-    samples_per_sec = trainer.logged_metrics.get("train|samples_per_sec")
-    record["images_per_second"] = float(samples_per_sec) if samples_per_sec is not None else None
+    record["images_per_second"] = _train_images_per_second(trainer)
     record["data"] = datamodule.data_summary()
     record["fit_seconds"] = fit_seconds
     record["wall_time_s"] = time.time() - started
@@ -293,6 +292,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         write_results(run_dir, record)
         print_summary(record)
     return record
+
+
+def _train_images_per_second(trainer) -> float | None:
+    """Training images/s over the last ThroughputMonitor window (all ranks); None for runs shorter than a window."""
+    logged = trainer.logged_metrics
+    if "train/samples_per_sec" in logged:  # reported when world_size > 1
+        return float(logged["train/samples_per_sec"])
+    if "train/device/samples_per_sec" in logged:
+        return float(logged["train/device/samples_per_sec"]) * trainer.world_size
+    return None
 
 
 def _finish_wandb(loggers: list[Any]) -> None:
