@@ -38,7 +38,20 @@ V3_VARIANTS: dict[str, dict[str, Any]] = {
 V2_VARIANTS: dict[str, dict[str, Any]] = {
     "stem=3x3 (Table 3 row 4: factorized 7x7)": {"stem": "3x3"},
 }
-BUILTIN_VARIANTS = {"v3": V3_VARIANTS, "v2": V2_VARIANTS}
+BUILTIN_VARIANTS = {
+    "v3": V3_VARIANTS,
+    "v2": V2_VARIANTS,
+    "v1": {  # reference §2.5
+        "v1_variant=paper (bias, no BN, LRN)": {"v1_variant": "paper"},
+        "v1_variant=torchvision (3x3 '5x5', 2x2 pool4)": {"v1_variant": "torchvision"},
+    },
+    "bn_inception": {  # reference §3.4
+        "variant=slim (TF-slim 576/1024 widths)": {"variant": "slim"},
+        "stem_separable=false (dense 7x7)": {"stem_separable": False},
+    },
+    "inception_resnet_v1": {"variant=facenet (+ linear 6th C block)": {"variant": "facenet"}},  # §6.4
+    "inception_resnet_v2": {"variant=paper (figure layout)": {"variant": "paper"}},  # §7.3
+}
 RESOLUTION_SWITCHES = ("first_stride", "first_pool")  # models with these take resolution=r299|r151|r79 rows
 
 
