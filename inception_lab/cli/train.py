@@ -388,7 +388,10 @@ class SweepSummary(HydraCallback):
         total = sum(counts.values())
         line = ", ".join(f"{n} {status}" for status, n in counts.items() if n or status != "missing")
         console.print(f"[bold]sweep[/] {sweep_dir}: {total} jobs: {line}", highlight=False, soft_wrap=True)
-        if counts["failed"] or counts["missing"]:
+        if total == 0:
+            error_console.print("[bold red]error:[/] the sweep ran no job (a glob that matched no option? "
+                                "a whole experiment table is '+experiment/table3=glob(*)')", highlight=False)
+        if counts["failed"] or counts["missing"] or total == 0:
             sys.exit(1)
 
 
