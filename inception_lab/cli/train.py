@@ -94,33 +94,25 @@ def build_model(cfg: DictConfig, num_classes: int, channels: int, image_size: in
     import torch
 
     from inception_lab.models import create_model
+    from inception_lab.models.cost import accepts_input
 
     switches = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k != "name"}
     if switches.get("aux_logits") == "auto":  # probe the aux heads at this very size (v1's fixed pool also has a max)
         with torch.device("meta"):
             probe = create_model(cfg.model.name, num_classes=num_classes, in_chans=channels,
                                  **{**switches, "aux_logits": True})
-            try:
-                probe.train()(torch.empty(2, channels, image_size, image_size))
-                switches["aux_logits"] = True
-            except (RuntimeError, ValueError):
-                switches["aux_logits"] = False
+        switches["aux_logits"] = accepts_input(probe, image_size, channels, train=True)
     model = create_model(cfg.model.name, num_classes=num_classes, in_chans=channels, **switches)
     return model, {"name": cfg.model.name, "num_classes": num_classes, "in_chans": channels, **switches}
 
 
 def check_input_size(model, image_size: int, channels: int) -> None:
     """Fail before training, with the network's minimum in the message, when ``image_size`` is too small."""
-    import torch
-
-    from inception_lab.models.cost import meta_copy, minimum_input_size
+    from inception_lab.models.cost import accepts_input, minimum_input_size
 
     aux = bool(getattr(model, "has_aux_heads", False))
-    try:  # one forward pass on the meta device at this very size (no memory, no compute)
-        meta_copy(model).train(aux)(torch.empty(2, channels, image_size, image_size, device="meta"))
+    if accepts_input(model, image_size, channels, train=aux):
         return
-    except (RuntimeError, ValueError):
-        pass
     minimum = minimum_input_size(model, aux=aux)
     fix = (
         "turn the aux heads off (regularizer=no_aux) or raise data.image_size"

@@ -204,6 +204,12 @@ def _runs(model: nn.Module, size: int, in_chans: int | None, train: bool) -> boo
         _SCANNING.active = False
 
 
+def accepts_input(model: nn.Module, size: int, in_chans: int | None = None, train: bool = False) -> bool:
+    """Whether the network runs on a ``size`` x ``size`` input (``train=True``: with its aux heads, if on), checked
+    by one forward pass on the meta device (no memory, no compute)."""
+    return _runs(_as_meta(model), size, in_chans, train)
+
+
 def minimum_input_size(model_or_name: nn.Module | str, aux: bool = False, **kwargs) -> int:
     """Smallest square input the network takes (reference §9.3), found by a search on the meta device.
 
