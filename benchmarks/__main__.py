@@ -1,9 +1,12 @@
-"""``python -m benchmarks [--quick] [--suite harness|models|all]``: run the suites, print rich tables, write JSON.
+"""``python -m benchmarks [--quick] [--suite harness|models|pipeline|accuracy|all]``: run the suites, print rich
+tables, write JSON.
 
-Suites: ``harness`` (benchmarks/harness_overhead.py: the lab's Lightning path vs a bare PyTorch loop) and
-``models`` (benchmarks/model_speed.py: forward / forward + backward of every network at full width).
-The data-pipeline benchmark (benchmarks/data_throughput.py) is not part of it: it generates image folders and
-takes minutes; run it directly. Results go to ``benchmarks/results/<suite>-<UTC time>.json`` with the versions,
+Suites: ``harness`` (benchmarks/harness_overhead.py: the lab's Lightning path vs a bare PyTorch loop),
+``models`` (benchmarks/model_speed.py: forward / forward + backward of every network at full width),
+``pipeline`` (benchmarks/pipeline_balance.py: decode + augment images/s per core beside the network's training
+images/s at 299 px) and ``accuracy`` (benchmarks/time_to_accuracy.py: ``inception-lab model=<m>`` on the embedded
+default until val top-1 >= 95 %, every network; about 10 minutes on 2 cores). The full data-pipeline table
+(benchmarks/data_throughput.py: worker counts, large photos, fast_jpeg) runs directly. Results go to ``benchmarks/results/<suite>-<UTC time>.json`` with the versions,
 the machine and the 1-minute load average; that folder's ``.gitignore`` keeps them out of git (the figures worth
 keeping are copied into BENCHMARKS.md with the command that produced them).
 """
@@ -73,10 +76,43 @@ def models_table(out: dict) -> Table:
     return table
 
 
+def pipeline_table(out: dict) -> Table:
+    table = Table(title=f"Input-bound? data vs network at {out['image_size']} px (CPU, {out['threads']} threads)")
+    for col in ("", "images/s", "CPU ms / image", "images/s per core", "decode cores to keep it fed"):
+        table.add_column(col, justify="left" if not col else "right")
+    for r in out["data"]:
+        table.add_row(f"data: decode + train crop, {r['workers']} workers", f"{r['images_per_s']:.0f}",
+                      f"{r['cpu_ms_per_image']:.2f}", f"{r['images_per_s_per_core']:.0f}", "")
+    for r in out["models"]:
+        table.add_row(f"network: {r['model']} fwd+bwd, batch {out['model_batch']}", f"{r['train_images_per_s']:.2f}",
+                      "", "", f"{r['decode_cores_needed']:.3f}")
+    table.caption = (f"any accelerator: decode cores = its training images/s / "
+                     f"{out['data_images_per_s_per_core']:.0f}")
+    return table
+
+
+def accuracy_table(out: dict) -> Table:
+    target = f"{out['target']:.0%}"
+    table = Table(title=f"Time to {target} val top-1 on the embedded default (inception-lab model=<m>)")
+    for col in ("model", "params (M)", f"epochs to {target}", f"time to {target} (s)", "fit (s)", "command (s)",
+                "final / best top-1", "train images/s"):
+        table.add_column(col, justify="left" if col in ("model", "final / best top-1") else "right")
+    for r in out["rows"]:
+        if "error" in r:
+            table.add_row(r["model"], f"[red]failed: {r['error']}[/]")
+            continue
+        table.add_row(r["model"], f"{r['params'] / 1e6:.2f}", "-" if r["target_epoch"] is None else str(r["target_epoch"]),
+                      "not reached" if r["time_to_target_s"] is None else f"{r['time_to_target_s']:.1f}",
+                      f"{r['fit_s']:.1f}", f"{r['command_s']:.1f}", f"{r['final_top1']:.2%} / {r['best_top1']:.2%}",
+                      "-" if r["images_per_s"] is None else f"{r['images_per_s']:.0f}")
+    table.caption = f"fastest to {target}: {out['fastest']}"
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short run (smoke test; figures are noisy)")
-    parser.add_argument("--suite", choices=("harness", "models", "all"), default="all")
+    parser.add_argument("--suite", choices=("harness", "models", "pipeline", "accuracy", "all"), default="all")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON results")
     args = parser.parse_args(argv)
     console = Console() if sys.stdout.isatty() else Console(width=200)
@@ -85,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{env['cpus']} CPUs, {env['torch_threads']} torch threads, cuda={env['cuda']}")
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    suites = ("harness", "models") if args.suite == "all" else (args.suite,)
+    suites = ("harness", "models", "pipeline", "accuracy") if args.suite == "all" else (args.suite,)
     for suite in suites:
         load_before = os.getloadavg()[0]
         started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -96,11 +132,23 @@ def main(argv: list[str] | None = None) -> int:
             console.print(harness_table(out))
             if "profile_table" in out:
                 console.print(out["profile_table"], markup=False, highlight=False)
-        else:
+        elif suite == "models":
             from benchmarks import model_speed
 
             out = model_speed.measure(**({"warmup": 1, "iters": 2} if args.quick else {}))
             console.print(models_table(out))
+        elif suite == "pipeline":
+            from benchmarks import pipeline_balance
+
+            out = pipeline_balance.measure(**({"images": 64, "workers": (0,), "repeats": 1, "iters": 1}
+                                              if args.quick else {}))
+            console.print(pipeline_table(out))
+        else:
+            from benchmarks import time_to_accuracy
+
+            quick = {"models": ["v1"], "overrides": ["trainer.max_epochs=2"]} if args.quick else {}
+            out = time_to_accuracy.measure(**quick)
+            console.print(accuracy_table(out))
         out.update(started=started, quick=args.quick, environment=env, load1_before=load_before,
                    load1_after=os.getloadavg()[0], command=" ".join([Path(sys.executable).name, "-m", "benchmarks"]
                                                                    + (argv if argv is not None else sys.argv[1:])))

@@ -10,6 +10,10 @@ sweep directory of its own. Two pieces fix that:
   environment Lightning put into ``os.environ``; otherwise the next job believes an external launcher created its
   processes, spawns no children and hangs.
 
+Jobs of Hydra's submitit launcher run ``hydra.launcher.tasks_per_node`` processes each. On SLURM Lightning reads the
+ranks from SLURM itself; ``adopt_submitit_local_tasks`` gives the local executor's tasks the same treatment
+(``hydra/launcher=submitit_local``: how the SLURM path is exercised on one machine).
+
 Lightning's hook point is the private ``_hydra_subprocess_cmd`` (imported by name into the Trainer's launcher too);
 ``install`` patches both, guarded by a check that the function still exists with the expected signature.
 """
@@ -48,6 +52,21 @@ def reset_after_job() -> None:
         dist.destroy_process_group()
     for name in DISTRIBUTED_ENV:
         os.environ.pop(name, None)
+
+
+def adopt_submitit_local_tasks() -> None:
+    """Inside a multi-task job of submitit's *local* executor: export the ranks submitit assigned (submitit's own
+    ``TorchDistributedEnvironment``) plus ``NODE_RANK``, so Lightning treats the tasks as externally created
+    processes, as it does SLURM tasks, instead of starting ranks of its own in every task."""
+    if os.environ.get("SUBMITIT_EXECUTOR") != "local":
+        return
+    import submitit
+    from submitit.helpers import TorchDistributedEnvironment
+
+    job = submitit.JobEnvironment()
+    if job.num_tasks > 1:
+        TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
+        os.environ["NODE_RANK"] = str(job.node)
 
 
 def install() -> None:

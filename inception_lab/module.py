@@ -9,9 +9,12 @@ Optimizer and scheduler come from config as Hydra partials. A non-finite loss, o
 from __future__ import annotations
 
 import math
+import random
+import time
 from typing import Any, Callable
 
 import lightning as L
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -63,12 +66,15 @@ class InceptionClassifier(L.LightningModule):
         self.scheduler_factory = scheduler
         top_k = min(5, num_classes)
         self.train_loss = MeanMetric()
+        self.train_loss.persistent(True)  # the epoch's running mean survives a mid-epoch resume
         self.val_loss = MeanMetric()
         self.val_top1 = MulticlassAccuracy(num_classes=num_classes, top_k=1, average="micro")
         self.val_top5 = MulticlassAccuracy(num_classes=num_classes, top_k=top_k, average="micro")
         self.history: list[dict[str, float]] = []  # one row per validation epoch; saved in checkpoints
         self.diverged_at_step: int | None = None
         self.first_train_loss: float | None = None
+        self._rng_states_to_restore: dict[str, Any] | None = None
+        self._train_clock_origin = time.monotonic()
 
     # ---- forward and loss -------------------------------------------------------------------------------------
     def forward(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
@@ -139,6 +145,7 @@ class InceptionClassifier(L.LightningModule):
         if not self.trainer.sanity_checking:
             row["train_loss"] = self._epoch_train_loss()  # validation runs before on_train_epoch_end
             row["lr"] = float(self.trainer.optimizers[0].param_groups[0]["lr"]) if self.trainer.optimizers else None
+            row["train_time_s"] = time.monotonic() - self._train_clock_origin  # time to accuracy (BENCHMARKS.md)
             self.history.append(row)
 
     # ---- optimisation -----------------------------------------------------------------------------------------
@@ -155,11 +162,15 @@ class InceptionClassifier(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # ---- state that must survive resume -----------------------------------------------------------------------
+    # Lightning restores weights, optimizer, scheduler, callbacks (EMA) and loop progress, and the training loader's
+    # position (StatefulDataLoader, data/base.py); the random streams that dropout and batch-wise augmentation draw
+    # from are saved here, so a resumed run continues exactly where the interrupted one stopped.
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["inception_lab"] = {
             "history": self.history,
             "diverged_at_step": self.diverged_at_step,
             "first_train_loss": self.first_train_loss,
+            "rng_states": collect_rng_states(),
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -167,6 +178,62 @@ class InceptionClassifier(L.LightningModule):
         self.history = list(state.get("history", []))
         self.diverged_at_step = state.get("diverged_at_step")
         self.first_train_loss = state.get("first_train_loss")
+        self._rng_states_to_restore = state.get("rng_states")
+
+    def on_train_start(self) -> None:
+        restore_train_loader_position(self.trainer)
+        # wall time inside fit up to each validation; a resumed run continues from its checkpoint's last value
+        previous = self.history[-1].get("train_time_s", 0.0) if self.history else 0.0
+        self._train_clock_origin = time.monotonic() - previous
+
+    def on_before_batch_transfer(self, batch, dataloader_idx: int):
+        # Restored when the first batch after the load arrives, before its device-side augmentation; not at load
+        # time: building the loaders and their iterators after the load draws from the global generator, which the
+        # interrupted run had done before it saved these states.
+        if self._rng_states_to_restore is not None and self.trainer.training:
+            set_rng_states(self._rng_states_to_restore)
+            self._rng_states_to_restore = None
+        return batch
+
+
+def restore_train_loader_position(trainer: L.Trainer) -> None:
+    """Hand the checkpoint's training-loader state to the loader, when Lightning did not (Lightning issue #20550).
+
+    ``configure_optimizers`` reads ``trainer.estimated_stepping_batches`` (the schedules need the step count), which
+    builds the training loader before the checkpoint is restored; the fit loop then keeps that loader and drops the
+    saved loader state, so a mid-epoch resume would restart the epoch's data order. This loads the pending state
+    and re-creates the loader's iterator, as Lightning's own resume path does. A no-op when nothing is pending
+    (a fresh run, an epoch-end checkpoint once Lightning loads it itself).
+    """
+    fit_loop = trainer.fit_loop
+    if getattr(fit_loop, "_combined_loader_states_to_load", None) and fit_loop.restarting:
+        fit_loop._load_combined_loader_states()
+        iter(fit_loop._data_fetcher)
+
+
+def collect_rng_states() -> dict[str, Any]:
+    """The global random streams (torch CPU and CUDA, numpy, Python) as ``weights_only``-loadable values."""
+    kind, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
+        "python": random.getstate(),
+    }
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    """Inverse of ``collect_rng_states``; CUDA states are restored when the device count matches."""
+    torch.set_rng_state(states["torch"])
+    cuda = states.get("cuda") or []
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+    n = states["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["position"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    version, internal, gauss_next = states["python"]
+    random.setstate((version, tuple(internal), gauss_next))
 
 
 def batch_size(batch) -> int:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
+import torch
+from hydra import compose, initialize_config_dir
 
-from conftest import TINY, results_files
+from conftest import BIN, TINY, results_files
+from inception_lab.config_path import CONFIG_DIR
 from inception_lab.results import read_results
 
 pytestmark = pytest.mark.slow
@@ -27,6 +34,53 @@ def test_multirun_with_ddp_gives_one_sweep_dir_and_one_record_per_job(cli, tmp_p
     assert [r["config"]["optimizer"]["_target_"] for r in records] == ["torch.optim.SGD", "torch.optim.RMSprop"]
     assert "Starting with 2 processes" in proc.stderr
     assert len(results_files(tmp_path)) == 2
+
+
+@pytest.mark.ddp
+def test_submitit_local_sweep_runs_each_job_as_one_ddp_group_of_submitit_tasks(cli, tmp_path):
+    """The SLURM path (trainer=ddp_slurm: one submitit job per sweep point, one task per device) with the local
+    executor: each job's 2 tasks become ranks 0 and 1 of its own DDP group, nothing relaunched by Lightning."""
+    proc = cli("--multirun", "trainer=ddp_slurm", "hydra/launcher=submitit_local", "trainer.accelerator=cpu",
+               "trainer.devices=2", "trainer.precision=32-true", "optimizer=sgd,rmsprop", *TINY, "logger=none")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (sweep,) = (tmp_path / "outputs" / "multirun").glob("*/*")
+    records = [read_results(sweep / job) for job in ("0", "1")]
+    assert all(r["status"] == "completed" and r["hardware"]["devices"] == 2 for r in records)
+    assert [r["config"]["optimizer"]["_target_"] for r in records] == ["torch.optim.SGD", "torch.optim.RMSprop"]
+    assert "2 jobs: 2 completed" in proc.stdout
+    jobs = sorted(p for p in (sweep / ".submitit").iterdir() if list(p.glob("*_log.err")))
+    assert len(jobs) == 2  # one submitit job per sweep point
+    for job in jobs:
+        logs = "".join(p.read_text() for p in sorted(job.glob("*_log.err")))
+        assert len(list(job.glob("*_log.err"))) == 2  # two tasks
+        assert "GLOBAL_RANK: 0, MEMBER: 1/2" in logs and "GLOBAL_RANK: 1, MEMBER: 2/2" in logs
+
+
+@pytest.mark.ddp
+def test_torchrun_starts_the_ranks_of_one_run(cli, tmp_path):
+    """README's torchrun command: torchrun creates the processes, Lightning adopts them, one shared run dir."""
+    args = ["--nproc_per_node=2", "-m", "inception_lab.cli.train", *DDP, *TINY, "logger=none"]
+    proc = cli(*args, "hydra.run.dir=outputs/torchrun", script="torchrun")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = read_results(tmp_path / "outputs" / "torchrun")
+    assert record["status"] == "completed" and record["hardware"]["devices"] == 2
+    assert "Starting with 2 processes" in proc.stderr and len(results_files(tmp_path)) == 1
+    forgot = cli(*args, script="torchrun")
+    assert forgot.returncode != 0
+    assert "error: under torchrun every rank must write to the same directory: add hydra.run.dir=" in forgot.stderr
+
+
+def test_ddp_slurm_wires_the_slurm_job_to_the_trainer():
+    """trainer=ddp_slurm: nodes x GPUs come from the trainer, time and partition are launcher overrides."""
+    overrides = ["trainer=ddp_slurm", "trainer.num_nodes=4", "trainer.devices=8", "hydra.launcher.partition=gpu",
+                 "hydra.launcher.timeout_min=600"]
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (4, 8, 8)
+    assert (launcher.partition, launcher.timeout_min) == ("gpu", 600)
+    assert (cfg.trainer.strategy, cfg.trainer.accelerator, cfg.trainer.precision) == ("ddp", "gpu", "bf16-mixed")
 
 
 def test_wandb_offline_run_holds_the_metrics_and_config(cli, tmp_path):
@@ -62,3 +116,79 @@ def test_bad_checkpoint_is_one_clear_error(cli, tmp_path, content):
     assert proc.returncode == 2
     assert f"ckpt_path={bad}: not a readable checkpoint" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# 3 epochs of 7 steps, a checkpoint every 3 steps: steps 3, 6, 9, 12, ... are mid-epoch resume points
+EXACT = ["model.width_mult=0.25", "trainer.max_epochs=3", "trainer.limit_train_batches=7", "trainer.limit_val_batches=3",
+         "data.batch_size=16", "checkpoint_every_n_steps=3", "logger=none", "seed=3"]
+STEPS_PER_EPOCH = 7
+
+
+def _checkpoint_step(path: Path) -> int | None:
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True)["global_step"])
+    except Exception:  # not written yet
+        return None
+
+
+def _kill_after_a_mid_epoch_checkpoint(args: list[str], cwd: Path, checkpoint: Path) -> int:
+    """Start a run, freeze it (SIGSTOP) each time last.ckpt changes, SIGKILL it once the checkpoint is mid-epoch
+    after the first epoch; return the checkpoint's step."""
+    env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}
+    proc = subprocess.Popen([str(BIN / "inception-lab"), *args], cwd=cwd, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen = None
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            stamp = checkpoint.stat().st_mtime_ns if checkpoint.exists() else None
+            if stamp is not None and stamp != seen:
+                os.kill(proc.pid, signal.SIGSTOP)
+                seen = checkpoint.stat().st_mtime_ns
+                step = _checkpoint_step(checkpoint)
+                if step is not None and step > STEPS_PER_EPOCH and step % STEPS_PER_EPOCH:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    return step
+                os.kill(proc.pid, signal.SIGCONT)
+            time.sleep(0.01)
+        pytest.fail(f"the run ended (exit {proc.returncode}) before a mid-epoch checkpoint could be killed")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize("callbacks", ["default", "[default,ema]"], ids=["plain", "ema"])
+def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(cli, tmp_path, callbacks):
+    """Issue 7: SIGKILL after a mid-epoch checkpoint, resume with ckpt_path=<run dir>: weights, optimizer,
+    scheduler, EMA, epoch, data order and random streams (dropout) continue, so every epoch's metrics equal an
+    unbroken run's."""
+    args = [*EXACT, f"callbacks={callbacks}"]
+    unbroken = cli(*args, "hydra.run.dir=unbroken")
+    assert unbroken.returncode == 0, unbroken.stderr[-3000:]
+    killed_dir = tmp_path / "killed"
+    step = _kill_after_a_mid_epoch_checkpoint([*args, "hydra.run.dir=killed"], tmp_path,
+                                              killed_dir / "checkpoints" / "last.ckpt")
+    assert not (killed_dir / "results.json").exists()
+    resumed = cli(*args, "hydra.run.dir=killed", f"ckpt_path={killed_dir}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    expected, got = read_results(tmp_path / "unbroken"), read_results(killed_dir)
+    assert got["resumed_from"] == str(killed_dir / "checkpoints" / "last.ckpt") and 0 < step < got["steps"]
+    assert got["steps"] == expected["steps"] == 3 * STEPS_PER_EPOCH
+    assert len(got["history"]) == len(expected["history"]) == 3
+    for ours, theirs in zip(got["history"], expected["history"]):
+        assert ours["step"] == theirs["step"] and ours["val_top1"] == theirs["val_top1"]
+        assert ours["val_loss"] == pytest.approx(theirs["val_loss"], rel=1e-6, abs=1e-7)
+        assert ours["train_loss"] == pytest.approx(theirs["train_loss"], rel=1e-6, abs=1e-7)
+
+
+def test_deterministic_runs_repeat_exactly_and_the_seed_matters(cli, tmp_path):
+    args = [*TINY, "logger=none", "trainer.max_epochs=2", "trainer.deterministic=true"]
+    runs = [cli(*args, f"seed={seed}", f"hydra.run.dir=seed{seed}_{i}") for i, seed in enumerate((5, 5, 6))]
+    assert all(proc.returncode == 0 for proc in runs), [proc.stderr[-2000:] for proc in runs]
+    first, again, other = (read_results(tmp_path / f"seed{seed}_{i}") for i, seed in enumerate((5, 5, 6)))
+    untimed = [[{k: v for k, v in row.items() if k != "train_time_s"} for row in r["history"]] for r in (first, again)]
+    assert untimed[0] == untimed[1] and first["train_loss"] == again["train_loss"]
+    assert first["train_loss"]["first_step"] != other["train_loss"]["first_step"]

@@ -10,6 +10,7 @@ status when any job failed.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -125,7 +126,7 @@ def check_input_size(model, image_size: int, channels: int) -> None:
     )
 
 
-RESUME_MAY_CHANGE = ("ckpt_path=", "trainer.max_epochs=", "trainer.max_steps=")  # training longer is a resume
+RESUME_MAY_CHANGE = ("ckpt_path=", "trainer.max_epochs=", "trainer.max_steps=", "checkpoint_every_n_steps=")  # training longer is a resume
 
 
 def resolve_checkpoint(cfg: DictConfig) -> str | None:
@@ -164,10 +165,24 @@ def resolve_checkpoint(cfg: DictConfig) -> str | None:
     return str(path.resolve())
 
 
+def check_external_launch() -> None:
+    """Under torchrun every rank composes its own Hydra run directory (a timestamp each): insist on a shared one."""
+    if "TORCHELASTIC_RUN_ID" not in os.environ:
+        return
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        raise RunError("torchrun starts single runs only; sweep with --multirun trainer=ddp or "
+                       "hydra/launcher=submitit_slurm instead")
+    if not any(o.startswith("hydra.run.dir=") for o in hydra_cfg.overrides.hydra):
+        raise RunError("under torchrun every rank must write to the same directory: add hydra.run.dir=<dir>")
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Run one job: build data, model, module and trainer from ``cfg``; fit; write results.json; return it."""
     import lightning as L
     import torch
+
+    check_external_launch()
 
     from inception_lab.models.cost import count_flops, count_parameters
     from inception_lab.module import InceptionClassifier, default_aux_weight
@@ -338,10 +353,12 @@ def record_failure(cfg: DictConfig, reason: str) -> None:
     )
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
-def main(cfg: DictConfig) -> float | None:
-    """The ``inception-lab`` console script. Returns the best val top-1 (the value a Hydra sweeper optimises)."""
+def run_job(cfg: DictConfig) -> float | None:
+    """One job of the ``inception-lab`` console script (``main``). Returns the best val top-1 (the value a Hydra
+    sweeper optimises). A module-level function of its own so that launchers that ship the job to another process
+    (submitit) pickle it by reference."""
     distributed.install()
+    distributed.adopt_submitit_local_tasks()
     try:
         try:
             record = train(cfg)
@@ -363,6 +380,9 @@ def main(cfg: DictConfig) -> float | None:
         raise
     best = (record["metrics"].get("best") or {}).get("top1")
     return None if best is None or math.isnan(best) else best
+
+
+main = hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")(run_job)
 
 
 class SweepSummary(HydraCallback):

@@ -3,6 +3,11 @@ batch-wise (colour distortion; the crop for fixed-size tensor data) and normalis
 (``on_after_batch_transfer``), loader settings (pinned memory, persistent workers), exact distributed validation,
 and the class index a run saves.
 
+Exact resume: the *training* loader is torchdata's ``StatefulDataLoader``. Lightning stores its ``state_dict``
+(sampler position and generator, worker seeds) in every checkpoint and restores it on resume, so a run resumed
+from a mid-epoch checkpoint sees the rest of that epoch's batches in the same order, with the same augmentation
+draws, as a run that was never stopped (the module restores the global RNG streams; ``module.py``).
+
 Distributed runs (DDP): the *training* loader is left to Lightning, which injects a shuffling
 ``DistributedSampler`` (it pads the last round with a few repeated images: harmless for training). The
 *validation* loader gets ``EvalShardSampler``, a ``DistributedSampler`` subclass that Lightning leaves in place
@@ -15,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -23,6 +29,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate, get_worker_info
 from torch.utils.data.distributed import DistributedSampler
+from torchdata.stateful_dataloader import StatefulDataLoader
+
+# torchdata 0.11 calls torch.set_vital, deprecated in torch 2.9+, on every loader: nothing a user can act on
+warnings.filterwarnings("ignore", message="'set_vital' is deprecated", category=UserWarning)
 
 from inception_lab.data.transforms import COLOR_JITTER_MODES, color_jitter_batch, normalize_batch
 
@@ -190,12 +200,13 @@ class ImageDataModule(L.LightningDataModule):
         return images, labels
 
     # ---- loaders ------------------------------------------------------------------------------------------------
-    def _loader(self, dataset: Dataset, shuffle: bool, drop_last: bool = False, sampler=None) -> DataLoader:
+    def _loader(self, dataset: Dataset, shuffle: bool, drop_last: bool = False, sampler=None,
+                loader_class: type[DataLoader] = DataLoader) -> DataLoader:
         workers = self.num_workers
         extra: dict[str, Any] = {}
         if workers > 0 and self.prefetch_factor is not None:
             extra["prefetch_factor"] = self.prefetch_factor
-        return DataLoader(
+        return loader_class(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle if sampler is None else False,
@@ -219,7 +230,7 @@ class ImageDataModule(L.LightningDataModule):
         dataset = self._require(self.train_set, "train")
         # dropping the last partial batch avoids a 1-image batch (BatchNorm cannot train on it)
         drop_last = self.drop_last and len(dataset) > self.batch_size  # type: ignore[arg-type]
-        return self._loader(dataset, shuffle=True, drop_last=drop_last)
+        return self._loader(dataset, shuffle=True, drop_last=drop_last, loader_class=StatefulDataLoader)
 
     def val_dataloader(self) -> DataLoader:
         dataset = self._require(self.val_set, "val")
