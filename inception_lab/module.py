@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import lightning as L
 import numpy as np
+from lightning.fabric.utilities.data import _set_sampler_epoch
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -202,11 +203,14 @@ def restore_train_loader_position(trainer: L.Trainer) -> None:
     ``configure_optimizers`` reads ``trainer.estimated_stepping_batches`` (the schedules need the step count), which
     builds the training loader before the checkpoint is restored; the fit loop then keeps that loader and drops the
     saved loader state, so a mid-epoch resume would restart the epoch's data order. This loads the pending state
-    and re-creates the loader's iterator, as Lightning's own resume path does. A no-op when nothing is pending
+    and re-creates the loader's iterator, as Lightning's own resume path does, after setting the epoch of a
+    ``DistributedSampler`` (Lightning sets it only after its iterator exists). A no-op when nothing is pending
     (a fresh run, an epoch-end checkpoint once Lightning loads it itself).
     """
     fit_loop = trainer.fit_loop
     if getattr(fit_loop, "_combined_loader_states_to_load", None) and fit_loop.restarting:
+        for loader in fit_loop._combined_loader.flattened:  # a DistributedSampler's order depends on the epoch
+            _set_sampler_epoch(loader, fit_loop.epoch_progress.current.processed)
         fit_loop._load_combined_loader_states()
         iter(fit_loop._data_fetcher)
 

@@ -8,7 +8,7 @@ Exact resume: the *training* loader is torchdata's ``StatefulDataLoader``. Light
 from a mid-epoch checkpoint sees the rest of that epoch's batches in the same order, with the same augmentation
 draws, as a run that was never stopped (the module restores the global RNG streams; ``module.py``).
 
-Distributed runs (DDP): the *training* loader is left to Lightning, which injects a shuffling
+Distributed runs (DDP): the *training* loader's sampler is left to Lightning, which injects a shuffling
 ``DistributedSampler`` (it pads the last round with a few repeated images: harmless for training). The
 *validation* loader gets ``EvalShardSampler``, a ``DistributedSampler`` subclass that Lightning leaves in place
 and that gives each rank every ``world_size``-th image with no padding and no drop, so the torchmetrics states,
@@ -27,7 +27,7 @@ from typing import Any, Iterator, Sequence
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, default_collate, get_worker_info
+from torch.utils.data import DataLoader, Dataset, RandomSampler, default_collate, get_worker_info
 from torch.utils.data.distributed import DistributedSampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 
@@ -230,14 +230,19 @@ class ImageDataModule(L.LightningDataModule):
         dataset = self._require(self.train_set, "train")
         # dropping the last partial batch avoids a 1-image batch (BatchNorm cannot train on it)
         drop_last = self.drop_last and len(dataset) > self.batch_size  # type: ignore[arg-type]
-        return self._loader(dataset, shuffle=True, drop_last=drop_last, loader_class=StatefulDataLoader)
+        # Several processes: a plain torch RandomSampler, which Lightning swaps for its DistributedSampler (shuffled
+        # by seed + epoch, an order a mid-epoch resume can replay); torchdata's own sampler would be wrapped instead.
+        sampler = RandomSampler(dataset) if self.distributed_shard() else None
+        return self._loader(dataset, shuffle=True, drop_last=drop_last, sampler=sampler,
+                            loader_class=StatefulDataLoader)
 
     def val_dataloader(self) -> DataLoader:
         dataset = self._require(self.val_set, "val")
         return self._loader(dataset, shuffle=False, sampler=self.eval_sampler(dataset))
 
-    def eval_sampler(self, dataset: Dataset) -> EvalShardSampler | None:
-        """The no-padding shard sampler when the attached trainer runs several processes, else None."""
+    def distributed_shard(self) -> tuple[int, int] | None:
+        """``(world size, rank)`` when the attached trainer runs several processes and lets Lightning shard the
+        data (``use_distributed_sampler``), else None."""
         trainer = self.trainer
         if trainer is None:
             return None
@@ -246,8 +251,14 @@ class ImageDataModule(L.LightningDataModule):
         if not kwargs or not getattr(connector, "use_distributed_sampler", True):
             return None
         world, rank = int(kwargs["num_replicas"]), int(kwargs["rank"])
-        if world <= 1:
+        return (world, rank) if world > 1 else None
+
+    def eval_sampler(self, dataset: Dataset) -> EvalShardSampler | None:
+        """The no-padding shard sampler when the attached trainer runs several processes, else None."""
+        shard = self.distributed_shard()
+        if shard is None:
             return None
+        world, rank = shard
         size = len(dataset)  # type: ignore[arg-type]
         if size < world:
             raise DataError(
