@@ -15,8 +15,8 @@ from typing import Any, Callable
 
 import lightning as L
 import numpy as np
-from lightning.fabric.utilities.data import _set_sampler_epoch
 import torch
+from lightning.fabric.utilities.data import _set_sampler_epoch
 from torch import nn
 from torch.nn import functional as F
 from torchmetrics import MeanMetric

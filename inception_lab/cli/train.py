@@ -126,7 +126,8 @@ def check_input_size(model, image_size: int, channels: int) -> None:
     )
 
 
-RESUME_MAY_CHANGE = ("ckpt_path=", "trainer.max_epochs=", "trainer.max_steps=", "checkpoint_every_n_steps=")  # training longer is a resume
+# a resume may train longer or checkpoint more often; any other override is a different run
+RESUME_MAY_CHANGE = ("ckpt_path=", "trainer.max_epochs=", "trainer.max_steps=", "checkpoint_every_n_steps=")
 
 
 def resolve_checkpoint(cfg: DictConfig) -> str | None:

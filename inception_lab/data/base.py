@@ -31,10 +31,10 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, default_collate
 from torch.utils.data.distributed import DistributedSampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 
+from inception_lab.data.transforms import COLOR_JITTER_MODES, color_jitter_batch, normalize_batch
+
 # torchdata 0.11 calls torch.set_vital, deprecated in torch 2.9+, on every loader: nothing a user can act on
 warnings.filterwarnings("ignore", message="'set_vital' is deprecated", category=UserWarning)
-
-from inception_lab.data.transforms import COLOR_JITTER_MODES, color_jitter_batch, normalize_batch
 
 CLASS_INDEX_FILENAME = "class_index.json"
 
