@@ -117,17 +117,9 @@ def read_checkpoint(path: Path, unsafe_load: bool = False) -> dict[str, Any]:
 
 
 def _strip_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """LightningModule keys ``model.<...>`` (``model._orig_mod.<...>`` when the run used torch.compile) -> network
-    keys."""
-    out = {}
-    for key, value in state.items():
-        if not key.startswith("model."):
-            continue  # metric states and anything else the module holds
-        key = key[len("model."):]
-        if key.startswith("_orig_mod."):
-            key = key[len("_orig_mod."):]
-        out[key] = value
-    return out
+    """LightningModule keys ``model.<...>`` -> network keys (metric states and anything else the module holds are
+    dropped; ``compile=true`` compiles in place, so its keys are the same)."""
+    return {key[len("model."):]: value for key, value in state.items() if key.startswith("model.")}
 
 
 def load_checkpoint(path: str | os.PathLike, weights: str = "auto", unsafe_load: bool = False) -> LoadedCheckpoint:

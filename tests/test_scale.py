@@ -196,3 +196,26 @@ def test_deterministic_runs_repeat_exactly_and_the_seed_matters(cli, tmp_path):
     untimed = [[{k: v for k, v in row.items() if k != "train_time_s"} for row in r["history"]] for r in (first, again)]
     assert untimed[0] == untimed[1] and first["train_loss"] == again["train_loss"]
     assert first["train_loss"]["first_step"] != other["train_loss"]["first_step"]
+
+
+def test_compile_trains_and_its_checkpoint_resumes_without_compile(cli, tmp_path):
+    """compile=true (aot_eager here: Dynamo + AOTAutograd without inductor's C++ build, minutes on 2 cores) compiles
+    the network in place, so the checkpoint's keys are the plain ones and a run without compile resumes from it."""
+    compiled = cli(*TINY, "logger=none", "compile=true", "compile_options.backend=aot_eager", "hydra.run.dir=compiled",
+                   env={"TORCH_LOGS": "dynamo"})
+    assert compiled.returncode == 0, compiled.stderr[-3000:]
+    assert "compiler function aot_eager" in compiled.stderr  # Dynamo traced the network and handed it to the backend
+    assert read_results(tmp_path / "compiled")["config"]["compile_options"]["backend"] == "aot_eager"
+    state = torch.load(tmp_path / "compiled" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert "model.stem.Conv2d_1a_3x3.0.weight" in state and not any("_orig_mod" in key for key in state)
+    resumed = cli(*TINY, "logger=none", "trainer.max_epochs=2", "ckpt_path=compiled", "hydra.run.dir=resumed")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    record = read_results(tmp_path / "resumed")
+    assert record["status"] == "completed" and [row["epoch"] for row in record["history"]] == [0, 1]
+
+
+def test_sync_batchnorm_on_cpu_ddp_is_one_error_line(cli, tmp_path):
+    proc = cli(*DDP, "trainer.sync_batchnorm=true", *TINY, "logger=none")
+    assert proc.returncode == 2
+    assert "error: trainer.sync_batchnorm=true needs GPUs" in proc.stderr and "Traceback" not in proc.stderr
+    assert "Starting with 2 processes" not in proc.stderr  # refused before any rank was started

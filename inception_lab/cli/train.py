@@ -182,6 +182,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Run one job: build data, model, module and trainer from ``cfg``; fit; write results.json; return it."""
     import lightning as L
     import torch
+    from lightning.pytorch.accelerators import CPUAccelerator
 
     check_external_launch()
 
@@ -240,8 +241,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         divergence_bound=cfg.divergence.loss_bound,
         config={**record["config"], "model_args": model_args},
     )
-    if cfg.compile:
-        module.model = torch.compile(module.model)
+    if cfg.compile:  # in place (nn.Module.compile): checkpoint keys stay model.<...>, resumable with compile off
+        module.model.compile(**OmegaConf.to_container(cfg.compile_options, resolve=True))
     module.flops_per_batch = 3 * flops["flops"] * datamodule.batch_size  # forward + backward ~ 3x forward
 
     loggers = instantiate_named(cfg.get("logger"))
@@ -254,6 +255,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         logger=loggers or False,
         precision=resolve_precision(cfg.trainer.precision),
     )
+    if cfg.trainer.get("sync_batchnorm") and trainer.world_size > 1 and isinstance(trainer.accelerator, CPUAccelerator):
+        raise RunError("trainer.sync_batchnorm=true needs GPUs (torch's SyncBatchNorm does not run on the CPU); "
+                       "drop it for CPU DDP")
     record["hardware"].update(
         accelerator=type(trainer.accelerator).__name__,
         devices=trainer.num_devices,
