@@ -1,9 +1,14 @@
 """Harness overhead: the lab's Lightning path against a bare PyTorch loop, same model, data and batch.
 
+On the CPU (default) as described below; with ``--device cuda`` the same comparison runs as ``Setup.for_gpu()``
+says (full-width v3 at 299 px, batch 128, bf16 autocast, channels_last, 4 pinned-memory loader workers in both
+paths), each path waiting for the device only at the two steps whose times are used.
+
 Both paths train the same network (``create_model("v3", width_mult=0.25, in_chans=3, num_classes=10,
 aux_logits=False)``, copied from one initial state for every run) on the same synthetic in-memory data
 (``SyntheticDataModule``: a pool of random uint8 images, ``num_workers=0``, the lab's uint8 -> float
-normalisation on the device) with the same batch (32 at 75 px), the same optimizer (``RMSpropTF`` with the
+normalisation on the device) with the same batch (32 at 75 px) in the same memory format (channels_last, the
+lab's ``channels_last=true``), the same optimizer (``RMSpropTF`` with the
 papers' hyper-parameters over ``weight_decay_groups``, as ``optimizer=rmsprop_tf`` builds it) and the same
 per-step scheduler (``inception_lab.optim.cosine``):
 
@@ -29,7 +34,9 @@ timed run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import dataclasses
 import functools
 import json
 import os
@@ -40,29 +47,50 @@ import warnings
 import torch
 from torch.nn import functional as F
 
-BATCH = 32
-IMAGE_SIZE = 75
 NUM_CLASSES = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """What both paths train. CPU defaults: v3 x0.25, batch 32 at 75 px, fp32, channels_last (the lab's default),
+    the loader in the main process. ``Setup.for_gpu()``: the full-width v3 at 299 px, batch 128, bf16 autocast and
+    channels_last (the lab's GPU defaults), 4 pinned-memory loader workers."""
+
+    device: str = "cpu"
+    width_mult: float = 0.25
+    image_size: int = 75
+    batch: int = 32
+    bf16: bool = False
+    channels_last: bool = True
+    num_workers: int = 0
+
+    @classmethod
+    def for_gpu(cls, device: str = "cuda") -> "Setup":
+        return cls(device=device, width_mult=1.0, image_size=299, batch=128, bf16=True, num_workers=4)
+
+    @property
+    def cuda(self) -> bool:
+        return torch.device(self.device).type == "cuda"
 
 
 def load1() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def build_model():
+def build_model(setup: Setup):
     from inception_lab.models import create_model
 
     torch.manual_seed(0)
-    return create_model("v3", num_classes=NUM_CLASSES, in_chans=3, width_mult=0.25, aux_logits=False)
+    return create_model("v3", num_classes=NUM_CLASSES, in_chans=3, width_mult=setup.width_mult, aux_logits=False)
 
 
-def build_data(steps: int):
+def build_data(setup: Setup, steps: int):
     from inception_lab.data import SyntheticDataModule
 
-    dm = SyntheticDataModule(image_size=IMAGE_SIZE, num_classes=NUM_CLASSES, channels=3, train_size=steps * BATCH,
-                             val_size=BATCH, pool_size=64, seed=0, batch_size=BATCH, num_workers=0,
-                             pin_memory=False, persistent_workers=False, drop_last=True, color_jitter="none")
-    return dm
+    return SyntheticDataModule(image_size=setup.image_size, num_classes=NUM_CLASSES, channels=3,
+                               train_size=steps * setup.batch, val_size=setup.batch, pool_size=64, seed=0,
+                               batch_size=setup.batch, num_workers=setup.num_workers, pin_memory=setup.cuda,
+                               persistent_workers=False, drop_last=True, color_jitter="none")
 
 
 def optimizer_partial():
@@ -79,44 +107,76 @@ def scheduler_partial():
     return functools.partial(cosine, warmup_epochs=0.0, min_lr_ratio=0.0)  # conf/scheduler/cosine.yaml
 
 
-def run_lab(init_model, steps: int, skip: int, profile_steps: int = 0) -> dict:
+def stamper(setup: Setup, marks: set[int]):
+    """``stamp(ends, i)`` appends the time at the end of step ``i``; on a GPU it first waits for the device at the
+    steps whose times are used (``marks``) and nowhere else, so neither path gains a synchronisation it lacks."""
+
+    def stamp(ends: list[float], i: int) -> None:
+        if setup.cuda and i in marks:
+            torch.cuda.synchronize(setup.device)
+        ends.append(time.perf_counter())
+
+    return stamp
+
+
+def timing_marks(steps: int, skip: int, profile_steps: int) -> set[int]:
+    return {2, 3 + profile_steps - 1} if profile_steps else {skip, steps - 1}
+
+
+def run_lab(setup: Setup, init_model, steps: int, skip: int, profile_steps: int = 0) -> dict:
     import lightning as L
     from lightning.pytorch.callbacks import Callback, ThroughputMonitor
 
     from inception_lab.module import InceptionClassifier, batch_size
 
+    stamp = stamper(setup, timing_marks(steps, skip, profile_steps))
+
     class Stamps(Callback):
         def __init__(self) -> None:
             self.ends: list[float] = []
 
-        def on_train_batch_end(self, *args, **kwargs) -> None:
-            self.ends.append(time.perf_counter())
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            stamp(self.ends, batch_idx)
 
     t0 = time.perf_counter()
     model = copy.deepcopy(init_model)
-    dm = build_data(steps)
+    dm = build_data(setup, steps)
     dm.apply_model_defaults(model.defaults)
     module = InceptionClassifier(model, optimizer_partial(), scheduler_partial(), num_classes=NUM_CLASSES,
-                                 label_smoothing=0.0, aux_weight=0.4, channels_last=False)
+                                 label_smoothing=0.0, aux_weight=0.4, channels_last=setup.channels_last)
     stamps = Stamps()
     callbacks = [stamps, ThroughputMonitor(batch_size_fn=batch_size, window_size=10)]
-    trainer = L.Trainer(accelerator="cpu", devices=1, precision="32-true", max_epochs=1, max_steps=steps,
+    device = torch.device(setup.device)
+    trainer = L.Trainer(accelerator="gpu" if setup.cuda else "cpu",
+                        devices=[device.index or 0] if setup.cuda else 1,
+                        precision="bf16-mixed" if setup.bf16 else "32-true", max_epochs=1, max_steps=steps,
                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
                         log_every_n_steps=10, callbacks=callbacks)
     if profile_steps:
-        return profile_lab(trainer, module, dm, stamps, profile_steps)
+        return profile_lab(setup, trainer, module, dm, stamps, profile_steps)
     trainer.fit(module, datamodule=dm)
     total = time.perf_counter() - t0
-    return summarise(stamps.ends, skip, total)
+    return summarise(setup, stamps.ends, skip, total)
 
 
-def run_bare(init_model, steps: int, skip: int, profile_steps: int = 0) -> dict:
+def profiler(setup: Setup):
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if setup.cuda else [])
+    return profile(activities=activities, record_shapes=False)
+
+
+def run_bare(setup: Setup, init_model, steps: int, skip: int, profile_steps: int = 0) -> dict:
     from inception_lab.optim import weight_decay_groups
 
+    stamp = stamper(setup, timing_marks(steps, skip, profile_steps))
+    device = torch.device(setup.device)
+    memory_format = torch.channels_last if setup.channels_last else torch.contiguous_format
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if setup.bf16 else contextlib.nullcontext
     t0 = time.perf_counter()
-    model = copy.deepcopy(init_model)
-    dm = build_data(steps)
+    model = copy.deepcopy(init_model).to(device, memory_format=memory_format)
+    dm = build_data(setup, steps)
     dm.apply_model_defaults(model.defaults)
     dm.setup("fit")
     loader = dm.train_dataloader()
@@ -124,46 +184,44 @@ def run_bare(init_model, steps: int, skip: int, profile_steps: int = 0) -> dict:
     scheduler = scheduler_partial()(optimizer, steps_per_epoch=len(loader), max_epochs=1)
     model.train()
     ends: list[float] = []
-    prof = None
-    if profile_steps:
-        from torch.profiler import ProfilerActivity, profile
-
-        prof = profile(activities=[ProfilerActivity.CPU], record_shapes=False)
+    prof = profiler(setup) if profile_steps else None
     for i, (images, labels) in enumerate(loader):
         if prof is not None and i == 3:
             prof.__enter__()
-        images = dm.device_transform(images, training=True)
-        loss = F.cross_entropy(model(images), labels)
+        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        images = dm.device_transform(images, training=True).contiguous(memory_format=memory_format)
+        with autocast():
+            loss = F.cross_entropy(model(images), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
-        ends.append(time.perf_counter())
+        stamp(ends, i)
         if prof is not None and i == 3 + profile_steps - 1:
             prof.__exit__(None, None, None)
     if prof is not None:
-        return profile_result(prof, ends, profile_steps)
+        return profile_result(setup, prof, ends, profile_steps)
     total = time.perf_counter() - t0
-    return summarise(ends, skip, total)
+    return summarise(setup, ends, skip, total)
 
 
-def summarise(ends: list[float], skip: int, total: float) -> dict:
+def summarise(setup: Setup, ends: list[float], skip: int, total: float) -> dict:
     timed = len(ends) - 1 - skip
     if timed < 1:
         raise ValueError(f"need more than {skip + 1} steps, got {len(ends)}")
     dt = ends[-1] - ends[skip]
-    return {"steps": len(ends), "timed_steps": timed, "steady_s": dt, "images_per_s": timed * BATCH / dt,
-            "ms_per_step": 1000 * dt / timed, "total_s": total, "end_to_end_images_per_s": len(ends) * BATCH / total}
+    return {"steps": len(ends), "timed_steps": timed, "steady_s": dt, "images_per_s": timed * setup.batch / dt,
+            "ms_per_step": 1000 * dt / timed, "total_s": total,
+            "end_to_end_images_per_s": len(ends) * setup.batch / total}
 
 
-def profile_lab(trainer, module, dm, stamps, steps: int) -> dict:
+def profile_lab(setup: Setup, trainer, module, dm, stamps, steps: int) -> dict:
     """Profile ``steps`` lab steps (after a few unprofiled ones) and return the top ops by self CPU time."""
     from lightning.pytorch.callbacks import Callback
-    from torch.profiler import ProfilerActivity, profile
 
     class Prof(Callback):
         def __init__(self) -> None:
-            self.prof = profile(activities=[ProfilerActivity.CPU], record_shapes=False)
+            self.prof = profiler(setup)
 
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
             if batch_idx == 3:
@@ -176,46 +234,51 @@ def profile_lab(trainer, module, dm, stamps, steps: int) -> dict:
     prof = Prof()
     trainer.callbacks.append(prof)
     trainer.fit(module, datamodule=dm)
-    return profile_result(prof.prof, stamps.ends, steps)
+    return profile_result(setup, prof.prof, stamps.ends, steps)
 
 
-def profile_result(prof, ends: list[float], steps: int) -> dict:
-    """Top ops by self CPU time and the profiled steps' wall time (ms / step, profiler overhead included)."""
+def profile_result(setup: Setup, prof, ends: list[float], steps: int) -> dict:
+    """Top ops by self CPU time (the harness's cost is host time) and the profiled steps' wall time (ms / step,
+    profiler overhead included); on a GPU also the device's busy time per step."""
     averages = prof.key_averages()
     table = averages.table(sort_by="self_cpu_time_total", row_limit=20, max_name_column_width=60)
     self_ms = {e.key: e.self_cpu_time_total / 1000 / steps for e in averages}
     wall = (ends[3 + steps - 1] - ends[2]) * 1000 / steps
-    return {"profile_table": table, "self_ms_per_step": self_ms, "wall_ms_per_step": wall}
+    out = {"profile_table": table, "self_ms_per_step": self_ms, "wall_ms_per_step": wall}
+    if setup.cuda:
+        out["device_ms_per_step"] = sum(e.self_device_time_total for e in averages) / 1000 / steps
+    return out
 
 
-def measure(steps: int = 20, skip: int = 3, repeats: int = 10, profile: bool = False) -> dict:
+def measure(steps: int = 20, skip: int = 3, repeats: int = 10, profile: bool = False,
+            setup: Setup = Setup()) -> dict:
     warnings.filterwarnings("ignore")
     import logging
 
     for name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero",
                  "lightning.fabric.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    init = build_model()
+    init = build_model(setup)
     threads = torch.get_num_threads()  # the default: torch.set_num_threads is not called
-    # warm-up: one run of each (allocator, oneDNN primitives, imports)
-    run_lab(init, max(skip + 2, steps // 4), skip)
-    run_bare(init, max(skip + 2, steps // 4), skip)
+    # warm-up: one run of each (allocator, oneDNN primitives / cuDNN autotuning, imports)
+    run_lab(setup, init, max(skip + 2, steps // 4), skip)
+    run_bare(setup, init, max(skip + 2, steps // 4), skip)
     runs: dict[str, list[dict]] = {"lab": [], "bare": []}
     for _ in range(repeats):
         for name, fn in (("lab", run_lab), ("bare", run_bare)):
             before = load1()
-            result = fn(init, steps, skip)
+            result = fn(setup, init, steps, skip)
             result.update(load1_before=before, load1_after=load1())
             runs[name].append(result)
-    out: dict = {"suite": "harness_overhead", "model": "v3", "width_mult": 0.25, "image_size": IMAGE_SIZE,
-                 "batch_size": BATCH, "steps": steps, "skip": skip, "repeats": repeats, "threads": threads,
-                 "runs": runs, "rows": []}
+    out: dict = {"suite": "harness_overhead", "model": "v3", **dataclasses.asdict(setup),
+                 "batch_size": setup.batch, "steps": steps, "skip": skip, "repeats": repeats, "threads": threads,
+                 "gpu": torch.cuda.get_device_name(setup.device) if setup.cuda else None, "runs": runs, "rows": []}
     for name in ("lab", "bare"):
         ips = [r["images_per_s"] for r in runs[name]]
         e2e = [r["end_to_end_images_per_s"] for r in runs[name]]
         out["rows"].append({
             "path": name, "images_per_s": statistics.median(ips), "min": min(ips), "max": max(ips),
-            "ms_per_step": 1000 * BATCH / statistics.median(ips), "end_to_end_images_per_s": statistics.median(e2e),
+            "ms_per_step": 1000 * setup.batch / statistics.median(ips), "end_to_end_images_per_s": statistics.median(e2e),
             "load1_before": [r["load1_before"] for r in runs[name]], "load1_after": [r["load1_after"] for r in runs[name]],
         })
     lab, bare = out["rows"]
@@ -225,8 +288,8 @@ def measure(steps: int = 20, skip: int = 3, repeats: int = 10, profile: bool = F
     out["pair_ratios"] = pair_ratios
     out["ratio_median_of_pairs"] = statistics.median(pair_ratios)
     if profile or min(out["ratio"], out["ratio_median_of_pairs"]) < 0.97:
-        lab_p = run_lab(init, 3 + 8 + 1, skip, profile_steps=8)
-        bare_p = run_bare(init, 3 + 8 + 1, skip, profile_steps=8)
+        lab_p = run_lab(setup, init, 3 + 8 + 1, skip, profile_steps=8)
+        bare_p = run_bare(setup, init, 3 + 8 + 1, skip, profile_steps=8)
         out["profile"] = {"lab": lab_p, "bare": bare_p}
         out["profile_table"] = compare_profiles(lab_p, bare_p)
     return out
@@ -238,7 +301,9 @@ def compare_profiles(lab: dict, bare: dict) -> str:
     diff = sorted(keys, key=lambda k: -abs(lab["self_ms_per_step"].get(k, 0) - bare["self_ms_per_step"].get(k, 0)))
     lines = [f"profiled wall ms / step: lab {lab['wall_ms_per_step']:.1f}, bare {bare['wall_ms_per_step']:.1f}; "
              f"self CPU ms / step: lab {sum(lab['self_ms_per_step'].values()):.1f}, "
-             f"bare {sum(bare['self_ms_per_step'].values()):.1f}",
+             f"bare {sum(bare['self_ms_per_step'].values()):.1f}"
+             + (f"; device busy ms / step: lab {lab['device_ms_per_step']:.1f}, bare {bare['device_ms_per_step']:.1f}"
+                if "device_ms_per_step" in lab else ""),
              "| op (self CPU) | lab ms / step | bare ms / step | lab - bare |", "|---|---:|---:|---:|"]
     for k in diff[:15]:
         a, b = lab["self_ms_per_step"].get(k, 0.0), bare["self_ms_per_step"].get(k, 0.0)
@@ -267,9 +332,11 @@ def main() -> None:
     parser.add_argument("--skip", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda[:N] for Setup.for_gpu()")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    out = measure(args.steps, args.skip, args.repeats, args.profile)
+    setup = Setup.for_gpu(args.device) if torch.device(args.device).type == "cuda" else Setup()
+    out = measure(args.steps, args.skip, args.repeats, args.profile, setup)
     print(markdown(out))
     if "profile_table" in out:
         print(out["profile_table"])

@@ -9,6 +9,7 @@ per core), here, and for any accelerator whose training images/s you know (the s
 
     python benchmarks/pipeline_balance.py                        # v3, 256 JPEGs, batch 4 x 3 iterations
     python benchmarks/pipeline_balance.py --models v3 v1 inception_resnet_v2 --images 512 --json out.json
+    python benchmarks/pipeline_balance.py --device cuda --config bf16+cl --model-batch 128 --workers 0 4 8
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from benchmarks import data_throughput, model_speed
 
 
 def measure(models: list[str] | None = None, images: int = 256, image_size: int = 299, data_batch: int = 32,
-            model_batch: int = 4, workers: tuple[int, ...] = (0, 2), repeats: int = 2, iters: int = 3) -> dict:
+            model_batch: int = 4, workers: tuple[int, ...] = (0, 2), repeats: int = 2, iters: int = 3,
+            device: str = "cpu", config: str = "fp32") -> dict:
     models = models or ["v3"]
     data_rows = []
     with tempfile.TemporaryDirectory(prefix="pipeline-") as tmp:
@@ -38,11 +40,13 @@ def measure(models: list[str] | None = None, images: int = 256, image_size: int 
     per_core = max(r["images_per_s_per_core"] for r in data_rows if r["workers"] == 0)
     model_rows = []
     for name in models:
-        m = model_speed.measure_model(name, model_batch, image_size, warmup=1, iters=iters)
+        m = model_speed.measure_model(name, model_batch, image_size, warmup=1, iters=iters, device=device,
+                                      config=config)
         model_rows.append({"model": name, "train_images_per_s": m["fwdbwd_images_per_s"],
                            "gflops_per_image": m["gflops_per_image"],
                            "decode_cores_needed": m["fwdbwd_images_per_s"] / per_core})
     return {"suite": "pipeline_balance", "image_size": image_size, "threads": torch.get_num_threads(),
+            "device": torch.device(device).type, "config": config,
             "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
             "data": data_rows, "data_images_per_s_per_core": per_core, "models": model_rows,
             "model_batch": model_batch, "images": images}
@@ -55,7 +59,7 @@ def markdown(out: dict) -> str:
         lines.append(f"| {r['workers']} workers | {r['images_per_s']:.0f} | {r['cpu_ms_per_image']:.2f} | "
                      f"{r['images_per_s_per_core']:.0f} |")
     lines += ["", f"| network (width 1.0, {out['image_size']} px, batch {out['model_batch']}, fwd+bwd, "
-                  f"{out['threads']} threads) | train images/s here | GFLOPs / image | decode cores to keep it fed |",
+                  f"{out['device']}, {out['config']}, {out['threads']} threads) | train images/s here | GFLOPs / image | decode cores to keep it fed |",
               "|---|---:|---:|---:|"]
     for r in out["models"]:
         lines.append(f"| {r['model']} | {r['train_images_per_s']:.2f} | {r['gflops_per_image']:.2f} | "
@@ -71,9 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--model-batch", type=int, default=4)
     parser.add_argument("--iters", type=int, default=3)
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--config", default="fp32", help="model_speed config: fp32 | bf16, optionally +cl")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    out = measure(args.models, images=args.images, model_batch=args.model_batch, iters=args.iters)
+    out = measure(args.models, images=args.images, model_batch=args.model_batch, iters=args.iters,
+                  workers=tuple(args.workers), device=args.device, config=args.config)
     print(markdown(out))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n")

@@ -479,15 +479,12 @@ def predict(
 ) -> Prediction:
     """Run ``model`` over every batch of ``source``; average the softmax over each image's views."""
     device = source.device
-    channels_last = device.type == "cuda"
-    model = model.to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = model.to(device, memory_format=torch.channels_last)  # NHWC: faster on CPUs and GPUs (BENCHMARKS.md)
     model.eval()
     started = time.perf_counter()
     all_log_probs, all_labels, views_seen = [], [], 0
     for views, labels in source:
-        per_view = view_log_probs(model, views, mean, std, chunk, autocast_dtype, channels_last)
+        per_view = view_log_probs(model, views, mean, std, chunk, autocast_dtype, channels_last=True)
         all_log_probs.append(mean_softmax_log(per_view, dim=1).cpu())
         all_labels.append(labels.cpu())
         views_seen = per_view.shape[1]

@@ -42,7 +42,7 @@ class InceptionClassifier(L.LightningModule):
         num_classes: number of classes (top-5 becomes top-min(5, K)).
         label_smoothing: epsilon of Rethinking §7.
         aux_weight: weight of each auxiliary head's loss.
-        channels_last: feed NHWC tensors (faster convolutions on tensor-core GPUs).
+        channels_last: NHWC weights and inputs (faster convolutions with oneDNN on CPUs and on tensor-core GPUs).
         divergence_bound: a finite loss above this counts as diverged.
         config: the run's resolved config as plain containers; saved in checkpoints (weights_only-safe) so
             evaluation can rebuild the network.

@@ -225,9 +225,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
 
     aux_weight = cfg.regularizer.aux_weight
-    channels_last = cfg.channels_last
-    if channels_last == "auto":
-        channels_last = torch.cuda.is_available()
     if torch.cuda.is_available():
         torch.set_float32_matmul_precision(cfg.matmul_precision)
     module = InceptionClassifier(
@@ -237,7 +234,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         num_classes=datamodule.num_classes,
         label_smoothing=cfg.regularizer.label_smoothing,
         aux_weight=default_aux_weight(cfg.model.name) if aux_weight is None else float(aux_weight),
-        channels_last=bool(channels_last),
+        channels_last=bool(cfg.channels_last),
         divergence_bound=cfg.divergence.loss_bound,
         config={**record["config"], "model_args": model_args},
     )
