@@ -20,13 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from inception_lab.results import read_results
+from benchmarks import run_training
 
 SHAPES = {
     "cpu": ["trainer=cpu", "model.width_mult=0.25", "data.image_size=75", "data.batch_size=64",
@@ -47,16 +44,10 @@ SWITCHES = {
 
 
 def run_one(label: str, overrides: list[str], workdir: Path) -> dict:
-    run_dir = workdir / str(len(list(workdir.iterdir())))
-    command = [sys.executable, "-m", "inception_lab.cli.train", *overrides, f"hydra.run.dir={run_dir}"]
-    started = time.monotonic()
-    proc = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
-    row: dict = {"switches": label, "overrides": overrides, "command_s": round(time.monotonic() - started, 1),
-                 "returncode": proc.returncode}
-    if proc.returncode != 0:
-        row["error"] = (proc.stderr.strip().splitlines() or ["?"])[-1]
+    outcome, record = run_training(overrides, workdir / str(len(list(workdir.iterdir()))), workdir)
+    row: dict = {"switches": label, "overrides": overrides, **outcome}
+    if record is None:
         return row
-    record = read_results(run_dir)
     row.update(images_per_s=record["images_per_second"], fit_s=round(record["fit_seconds"], 1),
                steps=record["steps"], precision=record["hardware"]["precision"],
                gflops_per_image=record["model"]["flops"] / 1e9)

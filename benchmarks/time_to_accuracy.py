@@ -15,33 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
+from benchmarks import run_training
 from inception_lab.models import list_models
-from inception_lab.results import read_results
 
 DEFAULT_TARGET = 0.95
 
 
 def run_one(model: str, target: float, workdir: Path, overrides: list[str]) -> dict:
-    run_dir = workdir / model
-    command = [sys.executable, "-m", "inception_lab.cli.train", f"model={model}", f"hydra.run.dir={run_dir}",
-               *overrides]
-    load_before = os.getloadavg()[0]
-    started = time.monotonic()
-    proc = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
-    wall = time.monotonic() - started
-    row: dict = {"model": model, "command_s": round(wall, 1), "load1_before": round(load_before, 2),
-                 "load1_after": round(os.getloadavg()[0], 2), "returncode": proc.returncode}
-    if proc.returncode != 0:
-        row["error"] = (proc.stderr.strip().splitlines() or ["?"])[-1]
+    outcome, record = run_training([f"model={model}", *overrides], workdir / model, workdir)
+    row: dict = {"model": model, **outcome}
+    if record is None:
         return row
-    record = read_results(run_dir)
     history = record["history"]
     reached = next((h for h in history if h["val_top1"] >= target), None)
     row.update(

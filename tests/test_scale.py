@@ -95,6 +95,23 @@ def test_wandb_offline_run_holds_the_metrics_and_config(cli, tmp_path):
     assert (tmp_path / "outputs").rglob("csv/metrics.csv")
 
 
+def test_each_sweep_job_is_its_own_wandb_run(cli, tmp_path):
+    """runner-anchors B3: a sweep that reuses one W&B run logs every job into the first; each job must get its own
+    run (finished between jobs), named after its overrides, holding its own config."""
+    proc = cli("--multirun", "optimizer=sgd,adamw", "logger=wandb", "trainer.log_every_n_steps=1", *TINY)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (sweep,) = (tmp_path / "outputs" / "multirun").glob("*/*")
+    records = [read_results(sweep / job) for job in ("0", "1")]
+    ids = [r["wandb"]["id"] for r in records]
+    assert all(ids) and len(set(ids)) == 2
+    for job, record, optimizer in (("0", records[0], b"SGD"), ("1", records[1], b"AdamW")):
+        (run_file,) = (sweep / job).rglob(f"offline-run-*-{record['wandb']['id']}/run-*.wandb")
+        data = run_file.read_bytes()
+        assert optimizer in data and b"val/top1" in data
+        assert f"optimizer={optimizer.decode().lower()}".encode() in data  # run name: the job's overrides
+    assert b"AdamW" not in next((sweep / "0").rglob("run-*.wandb")).read_bytes()
+
+
 def test_resume_continues_from_the_checkpoint(cli, tmp_path):
     first = cli(*TINY, "logger=none", "trainer.max_epochs=1")
     assert first.returncode == 0, first.stderr[-3000:]
