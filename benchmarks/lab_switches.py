@@ -9,7 +9,8 @@ added in turn:
 - CPU (default): v3 x0.25 at 75 px, batch 64 (the embedded default's shape): ``channels_last=false`` (fp32,
   NCHW) against ``channels_last=true`` (the default).
 - GPU (``--device cuda``): v3 at width 1.0, 299 px, batch 128, 8 loader workers: ``trainer.precision=32-true``
-  (TF32 matmuls: ``matmul_precision=high``), ``bf16-mixed``, ``+ channels_last``, ``+ compile=true``.
+  (TF32 matmuls: ``matmul_precision=high``), ``bf16-mixed``, ``+ channels_last``, ``+ cudnn.benchmark``
+  (``trainer=gpu`` turns it on), ``+ compile=true``.
 
     python benchmarks/lab_switches.py                       # CPU rows
     python benchmarks/lab_switches.py --device cuda --steps 60 --json out.json
@@ -34,11 +35,12 @@ SHAPES = {
 SWITCHES = {
     "cpu": {"fp32": ["channels_last=false"], "fp32 + channels_last": ["channels_last=true"]},
     "cuda": {
-        "fp32 (TF32)": ["trainer.precision=32-true", "channels_last=false"],
-        "bf16-mixed": ["trainer.precision=bf16-mixed", "channels_last=false"],
-        "bf16-mixed + channels_last": ["trainer.precision=bf16-mixed", "channels_last=true"],
-        "bf16-mixed + channels_last + compile": ["trainer.precision=bf16-mixed", "channels_last=true",
-                                                 "compile=true"],
+        "fp32 (TF32)": ["trainer.precision=32-true", "channels_last=false", "trainer.benchmark=false"],
+        "bf16-mixed": ["trainer.precision=bf16-mixed", "channels_last=false", "trainer.benchmark=false"],
+        "bf16-mixed + channels_last": ["trainer.precision=bf16-mixed", "channels_last=true",
+                                       "trainer.benchmark=false"],
+        "+ cudnn.benchmark (trainer=gpu's default)": ["trainer.precision=bf16-mixed", "channels_last=true"],
+        "+ compile": ["trainer.precision=bf16-mixed", "channels_last=true", "compile=true"],
     },
 }
 
