@@ -4,14 +4,15 @@ run the suites, print rich tables, write JSON.
 Suites: ``harness`` (benchmarks/harness_overhead.py: the lab's Lightning path vs a bare PyTorch loop),
 ``models`` (benchmarks/model_speed.py: forward / forward + backward of every network at full width, with the
 fraction of the device's measured matmul peak), ``lab`` (benchmarks/lab_switches.py: ``inception-lab`` training v3
-on synthetic data with each speed switch added in turn: fp32, bf16, channels_last, compile), ``pipeline`` (benchmarks/pipeline_balance.py: decode + augment images/s per core beside the network's training
-images/s at 299 px) and ``accuracy`` (benchmarks/time_to_accuracy.py: ``inception-lab model=<m>`` on the embedded
-default until val top-1 >= 95 %, every network; about 10 minutes on 2 cores; CPU only). ``--device cuda`` runs
-the first four at GPU sizes (299 px, batch 128, bf16 autocast + channels_last; benchmarks/gpu.sh is the whole
-GPU check in one command). The full data-pipeline table
-(benchmarks/data_throughput.py: worker counts, large photos, fast_jpeg) runs directly. Results go to ``benchmarks/results/<suite>-<UTC time>.json`` with the versions,
-the machine and the 1-minute load average; that folder's ``.gitignore`` keeps them out of git (the figures worth
-keeping are copied into BENCHMARKS.md with the command that produced them).
+on synthetic data with each speed switch added in turn), ``pipeline`` (benchmarks/pipeline_balance.py: decode +
+augment images/s per core beside the network's training images/s at 299 px) and ``accuracy``
+(benchmarks/time_to_accuracy.py: ``inception-lab model=<m>`` on the embedded default until val top-1 >= 95 %,
+every network; about 8 minutes on 2 cores; CPU only). ``--device cuda`` runs the first four at GPU sizes (299 px,
+batch 128, bf16 autocast + channels_last; benchmarks/gpu.sh is the whole GPU check in one command). The full
+data-pipeline table (benchmarks/data_throughput.py: worker counts, large photos, fast_jpeg) runs directly.
+Results go to ``benchmarks/results/<suite>-<UTC time>.json`` with the versions, the machine and the 1-minute load
+average; that folder's ``.gitignore`` keeps them out of git (the figures worth keeping are copied into
+BENCHMARKS.md with the command that produced them).
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ def pipeline_table(out: dict) -> Table:
 
 
 def lab_table(out: dict) -> Table:
-    table = Table(title=f"inception-lab v3 on synthetic data, {out['steps']} steps, each speed switch ({out['device']})")
+    table = Table(title=f"inception-lab v3 on synthetic data, {out['steps']} steps, each speed switch "
+                        f"({out['device']})")
     for col in ("switches", "train images/s", "vs first row", "fit (s)", "command (s)"):
         table.add_column(col, justify="left" if col == "switches" else "right")
     for r in out["rows"]:
@@ -112,7 +114,8 @@ def lab_table(out: dict) -> Table:
             table.add_row(r["switches"], f"[red]failed: {r['error']}[/]")
             continue
         table.add_row(r["switches"], "-" if r["images_per_s"] is None else f"{r['images_per_s']:.1f}",
-                      "-" if r["speedup"] is None else f"{r['speedup']:.2f}x", f"{r['fit_s']:.1f}", f"{r['command_s']:.1f}")
+                      "-" if r["speedup"] is None else f"{r['speedup']:.2f}x", f"{r['fit_s']:.1f}",
+                      f"{r['command_s']:.1f}")
     table.caption = " ".join(out["common_overrides"])
     return table
 

@@ -53,8 +53,8 @@ NUM_CLASSES = 10
 @dataclasses.dataclass(frozen=True)
 class Setup:
     """What both paths train. CPU defaults: v3 x0.25, batch 32 at 75 px, fp32, channels_last (the lab's default),
-    the loader in the main process. ``Setup.for_gpu()``: the full-width v3 at 299 px, batch 128, bf16 autocast and
-    channels_last (the lab's GPU defaults), 4 pinned-memory loader workers."""
+    the loader in the main process. ``Setup.for_gpu()``: the full-width v3 at 299 px, batch 128, bf16 autocast,
+    channels_last and cuDNN autotuning (the lab's GPU defaults), 4 pinned-memory loader workers."""
 
     device: str = "cpu"
     width_mult: float = 0.25
@@ -152,7 +152,7 @@ def run_lab(setup: Setup, init_model, steps: int, skip: int, profile_steps: int 
                         precision="bf16-mixed" if setup.bf16 else "32-true", max_epochs=1, max_steps=steps,
                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
-                        log_every_n_steps=10, callbacks=callbacks)
+                        log_every_n_steps=10, callbacks=callbacks, benchmark=setup.cuda)  # as trainer=gpu
     if profile_steps:
         return profile_lab(setup, trainer, module, dm, stamps, profile_steps)
     trainer.fit(module, datamodule=dm)
@@ -172,6 +172,7 @@ def run_bare(setup: Setup, init_model, steps: int, skip: int, profile_steps: int
 
     stamp = stamper(setup, timing_marks(steps, skip, profile_steps))
     device = torch.device(setup.device)
+    torch.backends.cudnn.benchmark = setup.cuda  # what the lab's Trainer sets (trainer=gpu: benchmark=true)
     memory_format = torch.channels_last if setup.channels_last else torch.contiguous_format
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if setup.bf16 else contextlib.nullcontext
     t0 = time.perf_counter()

@@ -39,7 +39,7 @@ import time
 import torch
 from torch.nn import functional as F
 
-CONFIG_PARTS = ("fp32", "bf16", "cl", "compile")
+PRECISIONS, SWITCHES = ("fp32", "bf16"), ("cl", "compile")
 
 
 def load1() -> float:
@@ -49,7 +49,7 @@ def load1() -> float:
 def parse_config(name: str) -> dict:
     """``"bf16+cl+compile"`` -> ``{"name", "bf16", "channels_last", "compile"}``; the precision comes first."""
     parts = name.split("+")
-    if parts[0] not in ("fp32", "bf16") or any(p not in CONFIG_PARTS[2:] for p in parts[1:]):
+    if parts[0] not in PRECISIONS or any(p not in SWITCHES for p in parts[1:]):
         raise ValueError(f"config {name!r}: expected fp32|bf16 followed by any of +cl, +compile")
     return {"name": name, "bf16": parts[0] == "bf16", "channels_last": "cl" in parts, "compile": "compile" in parts}
 

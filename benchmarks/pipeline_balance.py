@@ -27,7 +27,7 @@ from benchmarks import data_throughput, model_speed
 
 def measure(models: list[str] | None = None, images: int = 256, image_size: int = 299, data_batch: int = 32,
             model_batch: int = 4, workers: tuple[int, ...] = (0, 2), repeats: int = 2, iters: int = 3,
-            device: str = "cpu", config: str = "fp32") -> dict:
+            device: str = "cpu", config: str = "fp32+cl") -> dict:
     models = models or ["v3"]
     data_rows = []
     with tempfile.TemporaryDirectory(prefix="pipeline-") as tmp:
@@ -59,7 +59,8 @@ def markdown(out: dict) -> str:
         lines.append(f"| {r['workers']} workers | {r['images_per_s']:.0f} | {r['cpu_ms_per_image']:.2f} | "
                      f"{r['images_per_s_per_core']:.0f} |")
     lines += ["", f"| network (width 1.0, {out['image_size']} px, batch {out['model_batch']}, fwd+bwd, "
-                  f"{out['device']}, {out['config']}, {out['threads']} threads) | train images/s here | GFLOPs / image | decode cores to keep it fed |",
+                  f"{out['device']}, {out['config']}, {out['threads']} threads) | train images/s here | "
+                  "GFLOPs / image | decode cores to keep it fed |",
               "|---|---:|---:|---:|"]
     for r in out["models"]:
         lines.append(f"| {r['model']} | {r['train_images_per_s']:.2f} | {r['gflops_per_image']:.2f} | "
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--config", default="fp32", help="model_speed config: fp32 | bf16, optionally +cl")
+    parser.add_argument("--config", default="fp32+cl", help="model_speed config: fp32 | bf16, optionally +cl")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     out = measure(args.models, images=args.images, model_batch=args.model_batch, iters=args.iters,
