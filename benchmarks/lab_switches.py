@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 from pathlib import Path
 
@@ -45,8 +44,8 @@ SWITCHES = {
 }
 
 
-def run_one(label: str, overrides: list[str], workdir: Path) -> dict:
-    outcome, record = run_training(overrides, workdir / str(len(list(workdir.iterdir()))), workdir)
+def run_one(label: str, overrides: list[str], run_dir: Path) -> dict:
+    outcome, record = run_training(overrides, run_dir, run_dir.parent)
     row: dict = {"switches": label, "overrides": overrides, **outcome}
     if record is None:
         return row
@@ -62,12 +61,12 @@ def measure(device: str = "cpu", steps: int = 40) -> dict:
               "trainer.limit_val_batches=0", "callbacks.model_checkpoint=null", "callbacks.step_checkpoint=null",
               *SHAPES[kind]]
     with tempfile.TemporaryDirectory(prefix="lab-switches-") as tmp:
-        rows = [run_one(label, [*common, *switches], Path(tmp)) for label, switches in SWITCHES[kind].items()]
+        rows = [run_one(label, [*common, *switches], Path(tmp) / str(i))
+                for i, (label, switches) in enumerate(SWITCHES[kind].items())]
     base = rows[0].get("images_per_s")
     for row in rows:
         row["speedup"] = row["images_per_s"] / base if base and row.get("images_per_s") else None
-    return {"suite": "lab_switches", "device": kind, "steps": steps, "common_overrides": common, "rows": rows,
-            "load1": round(os.getloadavg()[0], 2)}
+    return {"suite": "lab_switches", "device": kind, "steps": steps, "common_overrides": common, "rows": rows}
 
 
 def markdown(out: dict) -> str:

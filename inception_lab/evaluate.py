@@ -433,7 +433,6 @@ def view_log_probs(
     std: Sequence[float],
     chunk: int = 256,
     autocast_dtype: torch.dtype | None = None,
-    channels_last: bool = False,
 ) -> torch.Tensor:
     """Normalise views (N, K, C, S, S) in [0, 1] and return per-view log-softmax (N, K, classes) in float64 (so that
     averaging and top-k keep the order of nearly equal logits: a single view ranks classes exactly as its logits)."""
@@ -444,9 +443,7 @@ def view_log_probs(
     outputs = []
     with torch.inference_mode():
         for start in range(0, flat.shape[0], max(1, int(chunk))):
-            x = flat[start:start + chunk]
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = flat[start:start + chunk].contiguous(memory_format=torch.channels_last)  # as training feeds it
             with torch.autocast(x.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                 logits = model(x)
             if isinstance(logits, (tuple, list)):
@@ -484,7 +481,7 @@ def predict(
     started = time.perf_counter()
     all_log_probs, all_labels, views_seen = [], [], 0
     for views, labels in source:
-        per_view = view_log_probs(model, views, mean, std, chunk, autocast_dtype, channels_last=True)
+        per_view = view_log_probs(model, views, mean, std, chunk, autocast_dtype)
         all_log_probs.append(mean_softmax_log(per_view, dim=1).cpu())
         all_labels.append(labels.cpu())
         views_seen = per_view.shape[1]
