@@ -27,6 +27,10 @@
   With ``skip_corrupt=true`` bad files are skipped and counted instead (at setup: removed from the index, one
   warning line; at decode time: replaced by the next readable image of the split, one warning line per file,
   counted in ``skipped_at_decode``); ``data_summary()`` reports both counts.
+- **Subsets** (``max_per_class`` for train, ``val_max_per_class`` for val): at most that many images per class,
+  picked evenly spaced over the class's sorted file list (deterministic, the same for every seed and run, spread
+  over the whole folder rather than its first files), before verification; a quick study on part of ImageNet is
+  one override.
 """
 
 from __future__ import annotations
@@ -108,6 +112,18 @@ class SplitIndex:
 
     def drop(self, bad: set[str]) -> None:
         keep = np.array([p not in bad for p in self.all_paths()], dtype=bool)
+        self.paths, self.labels = self.paths[keep], self.labels[keep]
+
+    def limit_per_class(self, limit: int) -> None:
+        """Keep at most ``limit`` images of each class: evenly spaced over the class's images in index order
+        (sorted paths), so the subset is deterministic and spread over the whole folder."""
+        keep = np.zeros(len(self), dtype=bool)
+        for label in np.unique(self.labels):
+            members = np.flatnonzero(self.labels == label)
+            if len(members) <= limit:
+                keep[members] = True
+            else:
+                keep[members[np.linspace(0, len(members) - 1, limit).round().astype(np.int64)]] = True
         self.paths, self.labels = self.paths[keep], self.labels[keep]
 
 
@@ -325,6 +341,8 @@ class ImageFolderDataModule(ImageDataModule):
             (``apply_model_defaults``; 0.875 until then, TF-slim's value for every family).
         eval_crop: ``central`` (TF-slim: the fraction of each side, resized to a square) or ``square``.
         verify / skip_corrupt: corrupt-file policy (module docstring).
+        max_per_class / val_max_per_class: at most this many train / val images per class (None = all; evenly
+            spaced over each class's sorted files, module docstring).
         fast_jpeg: decode JPEGs at a reduced DCT scale when the crop allows it (no resolution loss).
         drop_last: drop the last partial *training* batch (never a 1-image BatchNorm batch); validation keeps all.
         persistent_workers, prefetch_factor, color_jitter: see ``ImageDataModule``.
@@ -358,9 +376,14 @@ class ImageFolderDataModule(ImageDataModule):
         verify: str = "auto",
         skip_corrupt: bool = False,
         drop_last: bool = True,
+        max_per_class: int | None = None,
+        val_max_per_class: int | None = None,
         **kwargs: Any,
     ) -> None:
         try:
+            for key, value in (("max_per_class", max_per_class), ("val_max_per_class", val_max_per_class)):
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                    raise ValueError(f"{key} must be a positive whole number or null, got {value!r}")
             super().__init__(image_size=image_size, batch_size=batch_size, num_workers=num_workers,
                              pin_memory=pin_memory, mean=mean, std=std, drop_last=drop_last, **kwargs)
             if int(channels) not in (1, 3):
@@ -388,6 +411,8 @@ class ImageFolderDataModule(ImageDataModule):
         self.val_list = Path(os.path.expanduser(str(val_list))).absolute() if val_list else None
         self.verify = verify
         self.skip_corrupt = bool(skip_corrupt)
+        self.max_per_class = max_per_class
+        self.val_max_per_class = val_max_per_class
         self._classes: list[str] | None = None
         self._lists: dict[str, tuple[list[str], list[str], int]] = {}
         self.train_index: SplitIndex | None = None
@@ -512,6 +537,9 @@ class ImageFolderDataModule(ImageDataModule):
             return
         self.train_index = self._index_split(self.train_split, self.train_list)
         self.val_index = self._index_split(self.val_split, self.val_list)
+        for index, limit in ((self.train_index, self.max_per_class), (self.val_index, self.val_max_per_class)):
+            if limit is not None:
+                index.limit_per_class(limit)
         self._verify(self.train_index, self.train_split, self.train_list is not None)
         self._verify(self.val_index, self.val_split, self.val_list is not None)
         self.train_set = ImageFileDataset(self.train_index, self.train_transform, self.skip_corrupt, "train")
@@ -529,5 +557,7 @@ class ImageFolderDataModule(ImageDataModule):
             ignored_files=sum(i.ignored for i in (self.train_index, self.val_index) if i is not None),
             skipped_at_scan=len(self.skipped_at_scan),
             skipped_at_decode=self.skipped_at_decode,
+            max_per_class=self.max_per_class,
+            val_max_per_class=self.val_max_per_class,
         )
         return summary
