@@ -61,7 +61,7 @@ def _write_run(job_dir: Path, overrides: list[str], experiment: str | None, stat
         "images_per_second": 123.4 if status == "completed" else None,
         "wall_time_s": 75.0,
         "diverged_at_step": diverged_at_step,
-        "config": {"experiment_name": experiment, "model": {"name": model}},
+        "config": {"experiment_name": experiment, "seed": 0, "model": {"name": model}},
     }
     write_results(job_dir, record)
     return job_dir / "results.json"
@@ -114,20 +114,29 @@ def test_report_on_a_sweep_writes_table_files_and_plots(sweep, tmp_path, capsys)
 
     rows = list(csv.DictReader((out / "report.csv").open()))
     runs = [r for r in rows if r["status"] != "unreadable"]
-    assert len(runs) == 9 and len(rows) == 9 + 4  # every run, diverged and failed included, + 4 unreadable
+    assert len(runs) == 9 and len(rows) == 9 + 4  # one seed each: a row per run, diverged and failed too, + 4 unreadable
+    assert len(list(csv.DictReader((out / "runs.csv").open()))) == 9 + 4
     by_experiment = {r["experiment"]: r for r in runs}
     rms = by_experiment["table3/rmsprop"]
-    assert float(rms["paper_top1_err"]) == 23.1 and float(rms["paper_top5_err"]) == 6.3
+    assert float(rms["paper_imagenet_top1_err"]) == 23.1 and float(rms["paper_imagenet_top5_err"]) == 6.3
+    assert "delta_top1" not in rms  # the paper's ImageNet error is never subtracted from ours
     assert math.isclose(float(rms["top1_err_best"]), 25.0, abs_tol=1e-9)
-    assert math.isclose(float(rms["delta_top1"]), 25.0 - 23.1, abs_tol=1e-9)
-    assert rms["paper_source"] == "Rethinking Table 3" and rms["name"] == "rmsprop"
+    assert math.isclose(float(rms["top1_err_mean"]), 25.0, abs_tol=1e-9)  # final epoch, one seed
+    assert rms["top1_err_std"] == rms["top1_err_ci95"] == ""  # one seed: no spread
+    assert rms["seeds"] == "1" and rms["completed"] == "1" and rms["seed_list"] == "0"
+    # its effect: rmsprop (25.0) minus v2 (30.0) on our runs, beside the paper's 23.1 - 23.4
+    assert math.isclose(float(rms["effect_above_top1"]), -5.0, abs_tol=1e-9) and rms["effect_above_vs"] == "v2"
+    assert float(rms["effect_above_paper"]) == pytest.approx(-0.3) and rms["effect_above_sign_agrees"] == "yes"
+    assert rms["effect_above_top1_ci95"] == "" and rms["effect_above_excludes_zero"] == ""  # one seed each
+    assert rms["paper_source"] == "Rethinking Table 3" and rms["name"] == "rmsprop" and rms["row"] == "rmsprop"
     assert rms["run_name"].startswith("+experiment=table3/rmsprop")  # the full name from the overrides is kept
-    assert by_experiment["table3/v2"]["paper_top5_err"] == ""  # the paper gives no top-5 for that row
-    assert by_experiment["table2/r151"]["paper_source"] == f"Rethinking Table 2 {VERIFY_FLAG}"
+    assert by_experiment["table3/v2"]["paper_imagenet_top5_err"] == ""  # the paper gives no top-5 for that row
+    assert by_experiment["table2/r151"]["paper_source"] == "Rethinking Table 2"
     assert by_experiment["table3/label_smoothing"]["status"] == "diverged"
     assert by_experiment["table3/label_smoothing"]["diverged_at_step"] == "14"
+    assert by_experiment["table3/label_smoothing"]["top1_err_mean"] == ""  # statistics over completed seeds only
     assert by_experiment["table3/bn_aux"]["reason"] == "DataError: data.root is not set"
-    assert float(by_experiment["residual_scaling/ir_v1_scaled"]["paper_top1_err"]) == 21.3
+    assert float(by_experiment["residual_scaling/ir_v1_scaled"]["paper_imagenet_top1_err"]) == 21.3
     assert float(by_experiment["table3/v2"]["flops_g"]) == pytest.approx(0.033127712)
     # table3 rows come out in the paper's order, not the directory order
     order = [r["experiment"] for r in runs if r["group"] == "table3"]
@@ -141,9 +150,10 @@ def test_report_on_a_sweep_writes_table_files_and_plots(sweep, tmp_path, capsys)
 
     markdown = (out / "report.md").read_text()
     assert "## table3: Rethinking Table 3" in markdown and "## residual_scaling:" in markdown
-    assert "| rmsprop | completed | 25.00 / 0.00 |" in markdown
-    assert "| 23.10 / 6.30 | +1.90 / -6.30 | Rethinking Table 3 |" in markdown
-    assert VERIFY_FLAG in markdown
+    assert "| rmsprop | 1 | completed | 25.00 | - | - | 0.00 | - | - | 25.00 | 2.0 | 1.38 M |" in markdown
+    assert "| 23.10 / 6.30 | Rethinking Table 3 |" in markdown  # the paper's ImageNet numbers, beside ours
+    assert "| rmsprop | v2 | top-1 err (final, %) | 25.00 | 30.00 | -5.00 | - | - | - | -0.30 | yes |" in markdown
+    assert VERIFY_FLAG not in markdown
     assert "All rows: `model.width_mult=0.25,trainer.max_epochs=3`" in markdown
     diverged_section = markdown.split("## Diverged and failed runs")[1]
     assert "`label_smoothing`: diverged at step 14" in diverged_section
@@ -160,7 +170,7 @@ def test_report_on_a_sweep_writes_table_files_and_plots(sweep, tmp_path, capsys)
 def test_report_formats_and_default_out_dir(sweep, capsys):
     status = report_main([str(sweep / "0"), str(sweep / "5"), "--format", "csv", "--out", str(sweep / "r")])
     assert status == 0
-    assert sorted(p.name for p in (sweep / "r").iterdir()) == ["report.csv"]
+    assert sorted(p.name for p in (sweep / "r").iterdir()) == ["report.csv", "runs.csv"]
     status = report_main([str(sweep / "8")])  # one run dir -> <run>/report/, all formats
     assert status == 0
     written = {p.name for p in (sweep / "8" / "report").iterdir()}
@@ -203,7 +213,8 @@ def test_paper_numbers_match_the_experiment_configs():
             assert config["experiment_name"] == key
             assert published.source and published.paper
         assert key.startswith(family + "/")
-    assert all(p.verify for p in PAPER_TABLES["table2"].rows.values())  # the reference's [verify against PDF]
+    assert not any(p.verify for p in PAPER_TABLES["table2"].rows.values())  # checked against the paper's text
+    assert [p.top1_err for p in PAPER_TABLES["table2"].rows.values()] == [23.4, 23.6, 24.8]  # 76.6 / 76.4 / 75.2 %
     assert published_row("table3/bn_aux").top1_err == 21.2 and published_row("table9/x") is None
     assert SINGLE_CROP["inception_resnet_v2"][0].top5_err == 4.9
     assert [p.top1_err for p in published_for(["v3"], 12)] == [19.47, 19.8]
