@@ -20,7 +20,8 @@ of each ablation with their 95% intervals beside the effects the papers report, 
   against the row above and the first row, Table 2 against 299 px, residual scaling unscaled vs scaled (diverged
   seeds and error) and residual vs the non-residual Inception-v4 (epochs and training time to a target top-1).
   Each effect has Welch's 95% interval, whether it excludes zero, the paper's change (or the sign of its claim)
-  and whether the signs agree. Rows are compared only with rows that share every other override.
+  and whether the signs agree. Rows are compared only with rows that share every other override (but the table's
+  ``row_keys``: Table 2 read at scaled-down sizes sets ``data.image_size`` per row).
 - **Plots** (matplotlib, Agg, no pyplot state): validation error vs epoch and train loss vs step, one curve per
   row = the mean over its completed seeds with a band of +-1 sample standard deviation; diverged and failed runs
   drawn alone (dashed), marked where they stopped; and for the residual-scaling sweep the v4 paper's convergence
@@ -460,7 +461,9 @@ def group_runs(runs: list[Run], target_top1: float | None = None) -> list[Group]
             if identity not in rows:
                 name = ",".join(p for o, p in zip([o for o in overrides if o not in common], parts)
                                 if not _is_seed_override(o))
-                variant = tuple(o for o in identity if not _is_experiment_override(o))
+                row_keys = tuple(f"{k}=" for k in table.row_keys) if table else ()
+                variant = tuple(o for o in identity
+                                if not _is_experiment_override(o) and not o.lstrip("+").startswith(row_keys))
                 rows[identity] = Row(name=name or (run.experiment or "default"), runs=[], variant=variant,
                                      published=run.published)
             rows[identity].runs.append(run)
