@@ -2,8 +2,8 @@
 §10.1-§10.3).
 
 Every number carries its source (paper + table) and, where the reference marks it, the flag
-``[verify against PDF]`` (none of the ablation tables' numbers carries it now). All values are ImageNet-1k validation **error %** (top-1 / top-5); the reference's
-accuracies were converted as 100 - accuracy. ``None`` = the paper gives no number.
+``[verify against PDF]`` (none of the ablation tables' numbers carries it now). All values are ImageNet-1k
+validation **error %** (top-1 / top-5); the reference's accuracies were converted as 100 - accuracy. ``None`` = the paper gives no number.
 
 Three kinds of data:
 
@@ -186,7 +186,8 @@ RESIDUAL_SCALING = PaperTable(
     },
     pairs=tuple(
         [Comparison(f"residual_scaling/{net}_unscaled", f"residual_scaling/{net}_scaled", "diverged", +1,
-                    "unscaled residual nets 'died' early in training (v4 paper, Scaling of the Residuals)") for net in ("ir_v1", "ir_v2")]
+                    "unscaled residual nets 'died' early in training (v4 paper, Scaling of the Residuals)")
+         for net in ("ir_v1", "ir_v2")]
         + [Comparison(f"residual_scaling/{net}_scaled", "residual_scaling/v4_control", "epochs_to_target", -1,
                       "residual connections speed up training (v4 paper, abstract and Figs 21-26)")
            for net in ("ir_v1", "ir_v2")]

@@ -705,8 +705,8 @@ def _pair(first: Any, second: Any) -> str:
     return f"{_num(first) if first is not None else '-'} / {_num(second) if second is not None else '-'}"
 
 
-MEASURE_TEXT = {"top1_err": "top-1 err (final, %)", "diverged": "diverged seeds", "epochs_to_target": "epochs to target",
-                "time_to_target_s": "train time to target (s)"}
+MEASURE_TEXT = {"top1_err": "top-1 err (final, %)", "diverged": "diverged seeds",
+                "epochs_to_target": "epochs to target", "time_to_target_s": "train time to target (s)"}
 EFFECT_HEADERS = ["row", "vs", "measure", "row value", "vs value", "Δ ours", "95% CI ±", "df", "excludes 0",
                   "Δ paper (ImageNet)", "sign agrees"]
 

@@ -114,7 +114,7 @@ def test_report_on_a_sweep_writes_table_files_and_plots(sweep, tmp_path, capsys)
 
     rows = list(csv.DictReader((out / "report.csv").open()))
     runs = [r for r in rows if r["status"] != "unreadable"]
-    assert len(runs) == 9 and len(rows) == 9 + 4  # one seed each: a row per run, diverged and failed too, + 4 unreadable
+    assert len(runs) == 9 and len(rows) == 9 + 4  # one seed each: a row per run (diverged, failed too) + 4 unreadable
     assert len(list(csv.DictReader((out / "runs.csv").open()))) == 9 + 4
     by_experiment = {r["experiment"]: r for r in runs}
     rms = by_experiment["table3/rmsprop"]
