@@ -3,7 +3,8 @@
 
 Every number carries its source (paper + table) and, where the reference marks it, the flag
 ``[verify against PDF]`` (none of the ablation tables' numbers carries it now). All values are ImageNet-1k
-validation **error %** (top-1 / top-5); the reference's accuracies were converted as 100 - accuracy. ``None`` = the paper gives no number.
+validation **error %** (top-1 / top-5); the reference's accuracies were converted as 100 - accuracy. ``None`` = the
+paper gives no number.
 
 Three kinds of data:
 
