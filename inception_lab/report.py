@@ -925,17 +925,26 @@ def _write_csv(path: Path, columns: Sequence[str], lines: Iterable[dict[str, Any
     return path
 
 
-def write_csv(report: Report, path: Path) -> list[Path]:
-    """report.csv (one line per row; unreadable files as lines with status ``unreadable``), runs.csv (one line per
-    run) and, when any paper table has effects, effects.csv (one line per comparison), all columns raw."""
-    unreadable = [{"status": "unreadable", "reason": p.reason, "results_path": p.path} for p in report.problems]
-    written = [_write_csv(path, CSV_COLUMNS, [*(row_values(row) for row in report.rows), *unreadable])]
-    written.append(_write_csv(path.with_name("runs.csv"), RUN_CSV_COLUMNS,
-                              [*(run_values(run, row) for row in report.rows for run in row.runs), *unreadable]))
+def _unreadable(report: Report) -> list[dict[str, Any]]:
+    return [{"status": "unreadable", "reason": p.reason, "results_path": p.path} for p in report.problems]
+
+
+def write_csv(report: Report, path: Path) -> Path:
+    """report.csv: one line per row (configuration), all columns raw; unreadable files as lines with status
+    ``unreadable``."""
+    return _write_csv(path, CSV_COLUMNS, [*(row_values(row) for row in report.rows), *_unreadable(report)])
+
+
+def write_runs_csv(report: Report, path: Path) -> Path:
+    """runs.csv: one line per run (and per unreadable file)."""
+    return _write_csv(path, RUN_CSV_COLUMNS,
+                      [*(run_values(run, row) for row in report.rows for run in row.runs), *_unreadable(report)])
+
+
+def write_effects_csv(report: Report, path: Path) -> Path | None:
+    """effects.csv: one line per comparison of a paper table (None when there is none)."""
     effects = [effect for group in report.groups for effect in group.effects]
-    if effects:
-        written.append(_write_csv(path.with_name("effects.csv"), EFFECT_CSV_COLUMNS, map(effect_values, effects)))
-    return written
+    return _write_csv(path, EFFECT_CSV_COLUMNS, map(effect_values, effects)) if effects else None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1149,5 +1158,7 @@ def write_report(report: Report, out: Path, formats: Sequence[str] = FORMATS) ->
     if "md" in formats:
         written.append(write_markdown(report, out / "report.md", plots))
     if "csv" in formats:
-        written += write_csv(report, out / "report.csv")
+        written += [write_csv(report, out / "report.csv"), write_runs_csv(report, out / "runs.csv")]
+        effects = write_effects_csv(report, out / "effects.csv")
+        written += [effects] if effects else []
     return written
