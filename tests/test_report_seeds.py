@@ -213,8 +213,10 @@ def test_mean_curve_aligns_on_x_and_bands_by_sample_std():
 @pytest.mark.slow
 def test_two_rows_by_two_seeds_end_to_end(tmp_path):
     """A real sweep, 2 Table-3 rows x 2 seeds at the tiny size, then the report: 2 aggregated rows of 2 seeds."""
-    proc = run_cli(["--multirun", "+experiment=table3/v2,table3/rmsprop", "seed=range(2)", *TINY,
-                    "data.batch_size=32", "paths.log_dir=out"], cwd=tmp_path, timeout=900)
+    tiny = [o for o in TINY if not o.startswith("trainer.limit_")] + ["trainer.limit_train_batches=1",
+                                                                        "trainer.limit_val_batches=1"]
+    proc = run_cli(["--multirun", "+experiment=table3/v2,table3/rmsprop", "seed=range(2)", *tiny,
+                    "paths.log_dir=out"], cwd=tmp_path, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(results_files(tmp_path / "out")) == 4
     (sweep,) = (tmp_path / "out" / "multirun").glob("*/*")
