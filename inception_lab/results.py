@@ -25,12 +25,23 @@ class ResultsError(ValueError):
     """A results.json that is missing, unreadable or does not follow the schema."""
 
 
+def _umask() -> int:
+    current = os.umask(0)  # the only portable way to read it: set and put back at once
+    os.umask(current)
+    return current
+
+
 def write_json_atomic(path: str | os.PathLike, payload: Any) -> Path:
-    """Write JSON to ``path`` via a temporary file and an atomic rename (never a half-written file)."""
+    """Write JSON to ``path`` via a temporary file and an atomic rename (never a half-written file).
+
+    ``mkstemp`` creates its file 0600; the result gets the mode a plain ``open`` would give it (0666 less the
+    umask), so collaborators on a shared file system can read a run's records.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w") as handle:
             json.dump(payload, handle, indent=2, sort_keys=False, default=str, allow_nan=True)
             handle.write("\n")
