@@ -29,6 +29,7 @@ from inception_lab.console import console, error_console, print_summary
 from inception_lab.results import (
     FILENAME,
     ResultsError,
+    chance_warning,
     environment,
     read_results,
     summarize_history,
@@ -75,11 +76,14 @@ def resolve_precision(precision: Any) -> Any:
     return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
 
 
-def progress_bar():
-    """Rich progress on a terminal; plain tqdm lines when stdout is a file (SLURM logs, CI: runner-anchors B8)."""
-    from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
+def progress_callbacks() -> list[Any]:
+    """A rich progress bar on a terminal; elsewhere (SLURM logs, CI, pipes) one plain line per epoch instead of
+    a redrawn bar. The epoch lines always reach the run directory's log file too (inception_lab/runlog.py)."""
+    from lightning.pytorch.callbacks import RichProgressBar
 
-    return RichProgressBar(leave=True) if sys.stdout.isatty() else TQDMProgressBar(refresh_rate=10)
+    from inception_lab.runlog import EpochLines
+
+    return ([RichProgressBar(leave=True)] if sys.stdout.isatty() else []) + [EpochLines()]
 
 
 def instantiate_named(group: DictConfig | None) -> list[Any]:
@@ -188,6 +192,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     from inception_lab.models.cost import count_flops, count_parameters
     from inception_lab.module import InceptionClassifier, default_aux_weight
+    from inception_lab.runlog import quiet_library_noise
+
+    quiet_library_noise()
 
     started = time.time()
     run_dir = Path(cfg.paths.output_dir)
@@ -243,7 +250,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     module.flops_per_batch = 3 * flops["flops"] * datamodule.batch_size  # forward + backward ~ 3x forward
 
     loggers = instantiate_named(cfg.get("logger"))
-    callbacks = instantiate_named(cfg.get("callbacks")) + [progress_bar()]
+    callbacks = instantiate_named(cfg.get("callbacks")) + progress_callbacks()
     if not loggers:  # logger=none: Lightning refuses a LearningRateMonitor with nothing to write to
         callbacks = [c for c in callbacks if type(c).__name__ != "LearningRateMonitor"]
     trainer: L.Trainer = hydra.utils.instantiate(
@@ -251,6 +258,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         callbacks=callbacks,
         logger=loggers or False,
         precision=resolve_precision(cfg.trainer.precision),
+        enable_progress_bar=sys.stdout.isatty(),
     )
     if cfg.trainer.get("sync_batchnorm") and trainer.world_size > 1 and isinstance(trainer.accelerator, CPUAccelerator):
         raise RunError("trainer.sync_batchnorm=true needs GPUs (torch's SyncBatchNorm does not run on the CPU); "
@@ -292,6 +300,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     record["steps"] = int(trainer.global_step)
     record["images_per_second"] = _train_images_per_second(trainer)
     record["data"] = datamodule.data_summary()
+    final = record["metrics"].get("final") or {}
+    warning = chance_warning(final.get("top1"), datamodule.num_classes, _val_images_seen(trainer, record["data"]))
+    record["warnings"] = [warning] if warning else []
     record["fit_seconds"] = fit_seconds
     record["wall_time_s"] = time.time() - started
     checkpoint = getattr(trainer.checkpoint_callback, "last_model_path", None) if trainer.checkpoint_callback else None
@@ -301,6 +312,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         write_results(run_dir, record)
         print_summary(record)
     return record
+
+
+def _val_images_seen(trainer, data: dict[str, Any]) -> int | None:
+    """How many validation images one evaluation saw (``trainer.limit_val_batches`` may cut the split)."""
+    total = data.get("val_images")
+    if not total:
+        return None
+    batches = trainer.num_val_batches[0] if trainer.num_val_batches else None
+    batch = getattr(trainer.datamodule, "batch_size", None)
+    return min(total, int(batches) * batch) if batches and batch and not math.isinf(batches) else total
 
 
 def _train_images_per_second(trainer) -> float | None:
