@@ -136,14 +136,17 @@ RESUME_MAY_CHANGE = ("ckpt_path=", "trainer.max_epochs=", "trainer.max_steps=", 
 
 def resolve_checkpoint(cfg: DictConfig) -> str | None:
     """``ckpt_path``: a checkpoint file, a run directory (its checkpoints/last.ckpt), or ``last`` = the newest run
-    under ``paths.log_dir`` started with the same overrides (the number of epochs / steps may differ). The file is opened (memory-mapped, weights only) so a
+    under ``paths.log_dir`` started with the same overrides (the number of epochs / steps may differ); unset, a
+    requeued submitit job resumes from its own last.ckpt. The file is opened (memory-mapped, weights only) so a
     truncated or foreign file fails here with one line instead of deep inside Lightning."""
     import torch
     import yaml
 
     value = cfg.ckpt_path
     if value in (None, ""):
-        return None
+        value = distributed.requeued_checkpoint(cfg.paths.output_dir)  # a requeued cluster job picks up its own
+        if value is None:
+            return None
     if value == "last":
         wanted = sorted(o for o in job_overrides() if not o.startswith(RESUME_MAY_CHANGE))
         runs = sorted(Path(cfg.paths.log_dir).glob("**/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
