@@ -408,7 +408,18 @@ def run_job(cfg: DictConfig) -> float | None:
     return None if best is None or math.isnan(best) else best
 
 
-main = hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")(run_job)
+_hydra_main = hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")(run_job)
+
+
+def main() -> None:
+    """The ``inception-lab`` console script: Hydra's app around ``run_job``."""
+    args = sys.argv[1:]
+    if {"-m", "--multirun"} & set(args) and ({"-c", "--cfg"} & set(args) or any(a.startswith("--cfg=") for a in args)):
+        error_console.print("[bold red]error:[/] Hydra cannot print a config (--cfg) and sweep (--multirun) at once; "
+                            "for a dry run of the sweep replace --cfg ... with hydra/launcher=plan", highlight=False,
+                            soft_wrap=True)
+        sys.exit(2)
+    _hydra_main()
 
 
 class SweepSummary(HydraCallback):
@@ -416,6 +427,8 @@ class SweepSummary(HydraCallback):
     the sweep exits non-zero when any job failed (diverged jobs are results, not failures)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.hydra.launcher._target_ == "hydra_plugins.inception_lab_plan.PlanLauncher":
+            return  # a dry run (hydra/launcher=plan): no job ran, nothing to tally
         sweep_dir = Path(config.hydra.sweep.dir)
         counts = {"completed": 0, "diverged": 0, "failed": 0, "missing": 0}
         for job_dir in sorted(p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):

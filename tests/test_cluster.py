@@ -1,5 +1,5 @@
-"""A cluster job cut by its time limit resumes by itself: submitit's local executor plays SLURM's part (the
-timeout signal, the requeue), the requeued job picks up its own last.ckpt and finishes the run."""
+"""Cluster sweeps: a dry run that shows each job (hydra/launcher=plan), and a job cut by its time limit that
+resumes by itself (submitit's local executor plays SLURM's part: the signal, the requeue)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,31 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN
+from conftest import BIN, results_files
 from inception_lab.results import read_results
 
 EPOCHS = 8
+
+
+def test_plan_prints_every_job_and_the_slurm_request_and_runs_nothing(cli, tmp_path):
+    proc = cli("--multirun", "trainer=ddp_slurm", "trainer.num_nodes=4", "trainer.devices=8",
+               "hydra.launcher.partition=gpu", "optimizer=sgd,rmsprop", "seed=range(2)", "hydra/launcher=plan")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    out = proc.stdout
+    assert "plan: 4 jobs" in out and "every job: trainer=ddp_slurm trainer.num_nodes=4 trainer.devices=8" in out
+    for job in ("optimizer=sgd seed=0", "optimizer=sgd seed=1", "optimizer=rmsprop seed=0", "optimizer=rmsprop seed=1"):
+        assert f": {job}  |  v3 x0.25, Digits @ 75 px, 8 devices x 4 nodes, 10 epochs" in out, job
+    assert "partition=gpu, nodes=4, tasks_per_node=8, gpus_per_node=8" in out and "max_num_timeout=20" in out
+    assert not results_files(tmp_path) and not list(tmp_path.rglob("checkpoints"))
+    assert not list(tmp_path.rglob(".submitit"))  # nothing was submitted
+
+
+def test_multirun_with_cfg_is_one_error_line_pointing_at_the_plan(cli):
+    proc = cli("--multirun", "trainer=ddp_slurm", "optimizer=sgd,rmsprop", "--cfg", "job")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error:") and "hydra/launcher=plan" in line
 
 
 def _submitit_tasks() -> list[int]:
