@@ -87,3 +87,24 @@ class EpochLines(Callback):
         log.info(line)
         if self.echo:
             print(line, flush=True)
+
+
+CPU_TRAIN_GFLOPS = 50.0  # forward + backward rate of 2 AVX2 cores on these networks (BENCHMARKS.md, model speed)
+SLOW_STEP_S = 2.0
+
+
+def cost_notes(model: str, image_size: int, batch: int, flops_per_image: float, on_cpu: bool,
+               compile: bool) -> list[str]:
+    """Lines that say, before a slow start, what the configuration will cost (a CPU run at paper sizes, a CPU
+    torch.compile): the user sees them instead of minutes of silence."""
+    notes = []
+    step_flops = 3.0 * flops_per_image * batch  # forward + backward ~ 3 x forward
+    seconds = step_flops / (CPU_TRAIN_GFLOPS * 1e9)
+    if on_cpu and seconds > SLOW_STEP_S:
+        notes.append(f"{model} at {image_size} px, batch {batch}: {step_flops / 1e12:.2f} TFLOP per training step, "
+                     f"about {seconds:.0f} s per step on a 2-core CPU; for a quick look use model.width_mult=0.25 "
+                     "and a smaller data.image_size (75 px for v3)")
+    if on_cpu and compile:
+        notes.append("compile=true: torch.compile builds the network's kernels before the first step; on a CPU that "
+                     "takes minutes (about 6 min for v3 x0.25 on 2 cores) and is silent meanwhile")
+    return notes

@@ -44,3 +44,15 @@ def test_redirected_run_prints_plain_lines_and_whole_paths(cli, tmp_path):
     assert sum("] - epoch " in line for line in log_file.read_text().splitlines()) == 2
     for noise in ("litlogger", "LeafSpec", "GPU available", "TPU available"):
         assert noise not in proc.stderr + proc.stdout, noise
+
+
+def test_slow_cpu_configurations_say_what_they_cost():
+    from inception_lab.runlog import cost_notes
+
+    # v3 at 299 px: 5.73 GMACs = 11.46 GFLOPs per image; batch 64, x3 for backward = 2.20 TFLOP per step
+    (paper_size,) = cost_notes("v3", 299, 64, 11.46e9, on_cpu=True, compile=False)
+    assert "2.20 TFLOP per training step" in paper_size and "about 44 s per step" in paper_size
+    assert cost_notes("v3", 75, 64, 33.1e6, on_cpu=True, compile=False) == []  # the default run: nothing to say
+    assert cost_notes("v3", 299, 64, 11.46e9, on_cpu=False, compile=True) == []  # a GPU run
+    (compiling,) = cost_notes("v3", 75, 64, 33.1e6, on_cpu=True, compile=True)
+    assert compiling.startswith("compile=true") and "minutes" in compiling

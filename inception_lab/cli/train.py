@@ -195,7 +195,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     from inception_lab.models.cost import count_flops, count_parameters
     from inception_lab.module import InceptionClassifier, default_aux_weight
-    from inception_lab.runlog import quiet_library_noise
+    from inception_lab.runlog import cost_notes, quiet_library_noise
 
     quiet_library_noise()
 
@@ -273,6 +273,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         precision=str(trainer.precision),
     )
 
+    if trainer.is_global_zero:
+        for note in cost_notes(cfg.model.name, datamodule.image_size, datamodule.batch_size, flops["flops"],
+                               on_cpu=isinstance(trainer.accelerator, CPUAccelerator), compile=bool(cfg.compile)):
+            console.print(f"[bold]note:[/] {note}", highlight=False, soft_wrap=True)
     for logger in trainer.loggers:  # the model's cost beside its metrics (W&B summary, CSV)
         logger.log_metrics({"model/params": params, "model/gflops": flops["flops"] / 1e9}, step=0)
 
