@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -24,7 +25,8 @@ def print_summary(record: dict[str, Any]) -> None:
     model = record["model"]
     status = record["status"]
     colour = {"completed": "green", "diverged": "yellow", "failed": "red"}[status]
-    table = Table(title=f"inception-lab · {record['run_name']}", show_header=False, title_justify="left")
+    # escape: overrides such as logger=[csv,wandb] are rich markup otherwise, and vanish from the title
+    table = Table(title=f"inception-lab · {escape(record['run_name'])}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
     extra = f" at step {record.get('diverged_at_step')}" if status == "diverged" else ""
@@ -50,3 +52,7 @@ def print_summary(record: dict[str, Any]) -> None:
     if record.get("wandb"):
         table.add_row("W&B", str(record["wandb"].get("url") or record["wandb"].get("run_path")))
     console.print(table)
+    for warning in record.get("warnings") or []:
+        console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    # The paths inception-lab-eval and ckpt_path= need, whole (the table cuts long cells in narrow terminals/logs).
+    console.print(f"run dir: {record.get('output_dir')}", highlight=False, soft_wrap=True, markup=False)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import inspect
 import os
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from hydra.core.hydra_config import HydraConfig
@@ -67,6 +68,19 @@ def adopt_submitit_local_tasks() -> None:
     if job.num_tasks > 1:
         TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
         os.environ["NODE_RANK"] = str(job.node)
+
+
+def requeued_checkpoint(run_dir: str | os.PathLike) -> Path | None:
+    """The checkpoint a requeued submitit job resumes from: its own ``checkpoints/last.ckpt``, else None.
+
+    Hydra's submitit launchers requeue a job that SLURM (or the local executor) signals before its time limit or
+    a preemption (``hydra.launcher.max_num_timeout`` times at most); the requeued job runs the same sweep job again,
+    in the same directory. Every sweep has a directory of its own, so a checkpoint already there can only be this
+    job's from before the requeue."""
+    if "SUBMITIT_EXECUTOR" not in os.environ:
+        return None
+    path = Path(run_dir) / "checkpoints" / "last.ckpt"
+    return path if path.is_file() else None
 
 
 def install() -> None:

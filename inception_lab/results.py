@@ -8,6 +8,7 @@ reader never sees half a file and DDP ranks never race. ``read_results`` validat
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import tempfile
@@ -25,12 +26,23 @@ class ResultsError(ValueError):
     """A results.json that is missing, unreadable or does not follow the schema."""
 
 
+def _umask() -> int:
+    current = os.umask(0)  # the only portable way to read it: set and put back at once
+    os.umask(current)
+    return current
+
+
 def write_json_atomic(path: str | os.PathLike, payload: Any) -> Path:
-    """Write JSON to ``path`` via a temporary file and an atomic rename (never a half-written file)."""
+    """Write JSON to ``path`` via a temporary file and an atomic rename (never a half-written file).
+
+    ``mkstemp`` creates its file 0600; the result gets the mode a plain ``open`` would give it (0666 less the
+    umask), so collaborators on a shared file system can read a run's records.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w") as handle:
             json.dump(payload, handle, indent=2, sort_keys=False, default=str, allow_nan=True)
             handle.write("\n")
@@ -64,6 +76,24 @@ def summarize_history(history: list[dict]) -> dict[str, dict | None]:
         "final": {"epoch": final["epoch"], **error_metrics(final["val_top1"], final["val_top5"], final["val_loss"])},
         "best": {"epoch": best["epoch"], **error_metrics(best["val_top1"], best["val_top5"], best["val_loss"])},
     }
+
+
+def chance_warning(top1: float | None, num_classes: int, val_images: int | None) -> str | None:
+    """A line for a run whose final val top-1 cannot be told from guessing, else None.
+
+    Guessing scores 1/K; over n validation images its accuracy has a binomial spread of sqrt(p(1-p)/n), so a
+    top-1 below 1/K + 3 of those cannot be called learning (one chance in ~700 of a guesser landing above it).
+    """
+    if top1 is None or math.isnan(top1) or num_classes < 2 or not val_images:
+        return None
+    chance = 1.0 / num_classes
+    bar = chance + 3.0 * math.sqrt(chance * (1.0 - chance) / val_images)
+    if top1 >= bar:
+        return None
+    return (f"final val top-1 {100 * top1:.1f}% is within noise of chance ({100 * chance:.1f}% for {num_classes} "
+            f"classes; a learned network scores above {100 * bar:.1f}% on {val_images} images). Try a warm-up "
+            "(scheduler.warmup_epochs=1: BatchNorm statistics of the first steps ruin short runs), a lower "
+            "optimizer.lr, more trainer.max_epochs, or check the data")
 
 
 def environment() -> dict[str, Any]:

@@ -193,3 +193,16 @@ def test_console_script_runs():
     assert proc.returncode == 0, proc.stderr
     (row,) = json.loads(proc.stdout)
     assert row["macs"] == 5_713_216_096
+
+
+def test_models_cli_shows_the_network_a_run_trains(capsys):
+    """``inception-lab-models <the run's overrides>``: the default run's network (quarter width, 10 digit classes,
+    1 channel, 75 px), not the 1000-class full-width default card."""
+    from inception_lab.cli.models import main
+
+    assert main(["--json", "model=v3", "model.width_mult=0.25"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["name"], row["input_size"], row["params"]) == ("v3", 75, 1_382_658)
+    assert row["variant"] == "this run (10 classes, 1-channel input)"
+    assert main(["model=v9"]) == 2
+    assert capsys.readouterr().err.startswith("error: In 'config': Could not find 'model/v9'")

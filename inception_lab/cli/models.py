@@ -15,6 +15,7 @@ Usage::
     inception-lab-models --model v3 --model v2
     inception-lab-models --json             # the same rows as JSON (model_card dicts + "variant", "error")
     inception-lab-models --no-variants      # one row per model, its defaults
+    inception-lab-models model=v3 model.width_mult=0.25 data=imagefolder data.root=...   # the network a run trains
 """
 
 from __future__ import annotations
@@ -120,6 +121,26 @@ def collect(models: list[str] | None = None, variants: bool = True) -> list[dict
     return rows
 
 
+def collect_run(overrides: list[str]) -> list[dict[str, Any]]:
+    """The one network that ``inception-lab <overrides>`` would train: its width, switches, input size, classes
+    and channels, composed from the same config (aux heads resolved as training resolves them)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from inception_lab.cli.train import build_model
+    from inception_lab.config_path import CONFIG_DIR
+    from inception_lab.models.cost import model_card
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    data = instantiate(cfg.data)
+    _, model_args = build_model(cfg, data.num_classes, data.channels, data.image_size)
+    switches = {k: v for k, v in model_args.items() if k != "name"}
+    card = model_card(cfg.model.name, input_size=data.image_size, **switches)
+    card.update(error=None, variant=f"this run ({data.num_classes} classes, {data.channels}-channel input)")
+    return [card]
+
+
 def grid_path(grids: dict[str, list[int]]) -> str:
     """Spatial sizes stage after stage, repeats collapsed: ``149→147→73→71→35→17→8`` (reference §9.3 style)."""
     sizes: list[str] = []
@@ -142,7 +163,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
     console = Console() if sys.stdout.isatty() else Console(width=200)
     table = Table(
-        title="inception-lab models (1000 classes; MACs = conv+linear multiply-adds, eval graph, 1 MAC = 2 FLOPs)",
+        title="inception-lab models (1000 classes unless the row says otherwise; MACs = conv+linear multiply-adds, "
+        "eval graph, 1 MAC = 2 FLOPs)",
         title_justify="left",
     )
     for column, justify in (
@@ -186,14 +208,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", action="append", metavar="NAME", help="only this model (repeatable; aliases ok)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     parser.add_argument("--no-variants", action="store_true", help="one row per model (its defaults)")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="a training run's overrides (model=v3 model.width_mult=0.25 data=...): show exactly the "
+                        "network that run trains, at its input size, classes and channels")
     args = parser.parse_args(argv)
 
+    from hydra.errors import HydraException
+
+    from inception_lab.data import DataError
     from inception_lab.models.registry import UnknownModelError
 
     try:
-        rows = collect(args.model, variants=not args.no_variants)
-    except UnknownModelError as err:
-        print(f"error: {err}", file=sys.stderr)
+        rows = collect_run(args.overrides) if args.overrides else collect(args.model, variants=not args.no_variants)
+    except (UnknownModelError, DataError, HydraException) as err:
+        print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -29,6 +29,7 @@ from inception_lab.console import console, error_console, print_summary
 from inception_lab.results import (
     FILENAME,
     ResultsError,
+    chance_warning,
     environment,
     read_results,
     summarize_history,
@@ -75,11 +76,14 @@ def resolve_precision(precision: Any) -> Any:
     return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
 
 
-def progress_bar():
-    """Rich progress on a terminal; plain tqdm lines when stdout is a file (SLURM logs, CI: runner-anchors B8)."""
-    from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
+def progress_callbacks() -> list[Any]:
+    """A rich progress bar on a terminal; elsewhere (SLURM logs, CI, pipes) one plain line per epoch instead of
+    a redrawn bar. The epoch lines always reach the run directory's log file too (inception_lab/runlog.py)."""
+    from lightning.pytorch.callbacks import RichProgressBar
 
-    return RichProgressBar(leave=True) if sys.stdout.isatty() else TQDMProgressBar(refresh_rate=10)
+    from inception_lab.runlog import EpochLines
+
+    return ([RichProgressBar(leave=True)] if sys.stdout.isatty() else []) + [EpochLines()]
 
 
 def instantiate_named(group: DictConfig | None) -> list[Any]:
@@ -132,14 +136,17 @@ RESUME_MAY_CHANGE = ("ckpt_path=", "trainer.max_epochs=", "trainer.max_steps=", 
 
 def resolve_checkpoint(cfg: DictConfig) -> str | None:
     """``ckpt_path``: a checkpoint file, a run directory (its checkpoints/last.ckpt), or ``last`` = the newest run
-    under ``paths.log_dir`` started with the same overrides (the number of epochs / steps may differ). The file is opened (memory-mapped, weights only) so a
+    under ``paths.log_dir`` started with the same overrides (the number of epochs / steps may differ); unset, a
+    requeued submitit job resumes from its own last.ckpt. The file is opened (memory-mapped, weights only) so a
     truncated or foreign file fails here with one line instead of deep inside Lightning."""
     import torch
     import yaml
 
     value = cfg.ckpt_path
     if value in (None, ""):
-        return None
+        value = distributed.requeued_checkpoint(cfg.paths.output_dir)  # a requeued cluster job picks up its own
+        if value is None:
+            return None
     if value == "last":
         wanted = sorted(o for o in job_overrides() if not o.startswith(RESUME_MAY_CHANGE))
         runs = sorted(Path(cfg.paths.log_dir).glob("**/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
@@ -188,6 +195,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     from inception_lab.models.cost import count_flops, count_parameters
     from inception_lab.module import InceptionClassifier, default_aux_weight
+    from inception_lab.runlog import cost_notes, quiet_library_noise
+
+    quiet_library_noise()
 
     started = time.time()
     run_dir = Path(cfg.paths.output_dir)
@@ -243,7 +253,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     module.flops_per_batch = 3 * flops["flops"] * datamodule.batch_size  # forward + backward ~ 3x forward
 
     loggers = instantiate_named(cfg.get("logger"))
-    callbacks = instantiate_named(cfg.get("callbacks")) + [progress_bar()]
+    callbacks = instantiate_named(cfg.get("callbacks")) + progress_callbacks()
     if not loggers:  # logger=none: Lightning refuses a LearningRateMonitor with nothing to write to
         callbacks = [c for c in callbacks if type(c).__name__ != "LearningRateMonitor"]
     trainer: L.Trainer = hydra.utils.instantiate(
@@ -251,6 +261,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         callbacks=callbacks,
         logger=loggers or False,
         precision=resolve_precision(cfg.trainer.precision),
+        enable_progress_bar=sys.stdout.isatty(),
     )
     if cfg.trainer.get("sync_batchnorm") and trainer.world_size > 1 and isinstance(trainer.accelerator, CPUAccelerator):
         raise RunError("trainer.sync_batchnorm=true needs GPUs (torch's SyncBatchNorm does not run on the CPU); "
@@ -262,6 +273,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         precision=str(trainer.precision),
     )
 
+    if trainer.is_global_zero:
+        for note in cost_notes(cfg.model.name, datamodule.image_size, datamodule.batch_size, flops["flops"],
+                               on_cpu=isinstance(trainer.accelerator, CPUAccelerator), compile=bool(cfg.compile)):
+            console.print(f"[bold]note:[/] {note}", highlight=False, soft_wrap=True)
     for logger in trainer.loggers:  # the model's cost beside its metrics (W&B summary, CSV)
         logger.log_metrics({"model/params": params, "model/gflops": flops["flops"] / 1e9}, step=0)
 
@@ -292,6 +307,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     record["steps"] = int(trainer.global_step)
     record["images_per_second"] = _train_images_per_second(trainer)
     record["data"] = datamodule.data_summary()
+    final = record["metrics"].get("final") or {}
+    warning = chance_warning(final.get("top1"), datamodule.num_classes, _val_images_seen(trainer, record["data"]))
+    record["warnings"] = [warning] if warning else []
     record["fit_seconds"] = fit_seconds
     record["wall_time_s"] = time.time() - started
     checkpoint = getattr(trainer.checkpoint_callback, "last_model_path", None) if trainer.checkpoint_callback else None
@@ -301,6 +319,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         write_results(run_dir, record)
         print_summary(record)
     return record
+
+
+def _val_images_seen(trainer, data: dict[str, Any]) -> int | None:
+    """How many validation images one evaluation saw (``trainer.limit_val_batches`` may cut the split)."""
+    total = data.get("val_images")
+    if not total:
+        return None
+    batches = trainer.num_val_batches[0] if trainer.num_val_batches else None
+    batch = getattr(trainer.datamodule, "batch_size", None)
+    return min(total, int(batches) * batch) if batches and batch and not math.isinf(batches) else total
 
 
 def _train_images_per_second(trainer) -> float | None:
@@ -384,7 +412,18 @@ def run_job(cfg: DictConfig) -> float | None:
     return None if best is None or math.isnan(best) else best
 
 
-main = hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")(run_job)
+_hydra_main = hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")(run_job)
+
+
+def main() -> None:
+    """The ``inception-lab`` console script: Hydra's app around ``run_job``."""
+    args = sys.argv[1:]
+    if {"-m", "--multirun"} & set(args) and ({"-c", "--cfg"} & set(args) or any(a.startswith("--cfg=") for a in args)):
+        error_console.print("[bold red]error:[/] Hydra cannot print a config (--cfg) and sweep (--multirun) at once; "
+                            "for a dry run of the sweep replace --cfg ... with hydra/launcher=plan", highlight=False,
+                            soft_wrap=True)
+        sys.exit(2)
+    _hydra_main()
 
 
 class SweepSummary(HydraCallback):
@@ -392,6 +431,8 @@ class SweepSummary(HydraCallback):
     the sweep exits non-zero when any job failed (diverged jobs are results, not failures)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.hydra.launcher._target_ == "hydra_plugins.inception_lab_plan.PlanLauncher":
+            return  # a dry run (hydra/launcher=plan): no job ran, nothing to tally
         sweep_dir = Path(config.hydra.sweep.dir)
         counts = {"completed": 0, "diverged": 0, "failed": 0, "missing": 0}
         for job_dir in sorted(p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
