@@ -960,13 +960,57 @@ def _figure(ncols: int = 1, width: float = 6.5, height: float = 4.2):
     return fig, axes
 
 
+def _short_overrides(name: str) -> str:
+    """``optimizer.lr=0.01,regularizer.label_smoothing=0.1`` -> ``lr=0.01, label_smoothing=0.1`` for legends
+    (the last key component names the knob; the report's tables keep the full overrides)."""
+    parts = []
+    for part in name.split(","):
+        key, sep, value = part.partition("=")
+        parts.append(f"{key.rsplit('.', 1)[-1]}={value}" if sep and not key.startswith(("+", "~")) else part)
+    return ", ".join(parts)
+
+
 def _label(row: Row, prefix: bool, limit: int = 48) -> str:
-    text = f"{row.group}/{row.name}" if prefix and row.group != NO_EXPERIMENT else row.name
+    name = _short_overrides(row.name)
+    text = f"{row.group}/{name}" if prefix and row.group != NO_EXPERIMENT else name
     if len(row.runs) > 1:
         text += f" (n={len(row.completed)})"
     elif row.runs[0].status != "completed":
         text += f" ({row.runs[0].status})"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if len(text) <= limit:
+        return text
+    keep = (limit - 1) // 2  # cut the middle: rows of one sweep often share a long start and differ at the end
+    return text[:keep] + "…" + text[-(limit - 1 - keep):]
+
+
+def _styles(n: int) -> list[tuple[Any, str]]:
+    """(colour, line style) per row, all distinct: tab10 up to 10 rows, tab20 up to 20, then the line styles cycle
+    as well (matplotlib's default cycle repeats its colours after 10)."""
+    from matplotlib import colormaps
+
+    size = 10 if n <= 10 else 20
+    cmap = colormaps[f"tab{size}"]
+    return [(cmap(i % size), ("-", "--", "-.", ":")[(i // size) % 4]) for i in range(n)]
+
+
+def _legend_outside(fig, ax) -> None:
+    """The legend right of the plots, where it covers no curve (constrained layout makes room for it)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, fontsize=7, loc="outside right upper")
+
+
+def _readable_span(ax, xs: Iterable[float], min_y_span: float = 2.0) -> None:
+    """A 1-epoch sweep is one point per row: give it a visible x range and at least ``min_y_span`` (points of
+    error), instead of matplotlib's tiny automatic margins around a single value."""
+    xs = sorted({x for x in xs if math.isfinite(x)})
+    if len(xs) == 1:
+        ax.set_xlim(xs[0] - 0.5, xs[0] + 0.5)
+        ax.set_xticks(xs)
+    low, high = ax.get_ylim()
+    if high - low < min_y_span:
+        middle = (low + high) / 2
+        ax.set_ylim(middle - min_y_span / 2, middle + min_y_span / 2)
 
 
 def _series(run: Run, x_key: str, y_key: str, transform=lambda v: v) -> tuple[list[float], list[float]]:
@@ -1056,17 +1100,25 @@ def plot_val_error(rows: Sequence[Row], path: Path) -> Path | None:
         return None
     prefix = len({r.group for r in rows}) > 1
     fig, (ax1, ax5) = _figure(2)
-    for row in rows:
+    epochs: list[float] = []
+    for row, (colour, style) in zip(rows, _styles(len(rows))):
         label = _label(row, prefix)
-        for ax, key in ((ax1, "val_top1"), (ax5, "val_top5")):
-            _plot_row(ax, row, lambda run, key=key: _series(run, "epoch", key, _err), label)
+        for ax, key, paper in ((ax1, "val_top1", "top1_err"), (ax5, "val_top5", "top5_err")):
+            _plot_row(ax, row, lambda run, key=key: _series(run, "epoch", key, _err), label, colour, style)
+            published = getattr(row.published, paper, None) if row.published else None
+            if published is not None:  # the paper's number for this row, on ImageNet: a reference, not a target
+                ax.axhline(published, color=colour, linestyle=(0, (1, 3)), linewidth=1,
+                           label=f"{label}: paper, ImageNet" if ax is ax1 else None)
+        epochs += [x for run in row.runs for x in _series(run, "epoch", "val_top1")[0]]
     for ax, title in ((ax1, "top-1"), (ax5, "top-5")):
         _integer_x(ax)
+        _readable_span(ax, epochs)
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"validation {title} error (%)")
-        ax.set_title(f"Validation {title} error ({BAND_TEXT})")
+        ax.set_title(f"Validation {title} error")
         ax.grid(alpha=0.3)
-    ax1.legend(fontsize=7, loc="best")
+    fig.suptitle(f"{BAND_TEXT}; dotted: the paper's error for the row (ImageNet)", fontsize=9)
+    _legend_outside(fig, ax1)
     fig.savefig(path, dpi=110)
     return path
 
@@ -1078,14 +1130,14 @@ def plot_train_loss(rows: Sequence[Row], path: Path) -> Path | None:
     prefix = len({r.group for r in rows}) > 1
     fig, (ax,) = _figure(1, width=7.5)
     values: list[float] = []
-    for row in rows:
-        values += _plot_row(ax, row, _train_loss_series, _label(row, prefix))
+    for row, (colour, style) in zip(rows, _styles(len(rows))):
+        values += _plot_row(ax, row, _train_loss_series, _label(row, prefix), colour, style)
     _log_if_wide(ax, values)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("train loss (epoch mean; step 0 = first batch)")
-    ax.set_title(f"Training loss ({BAND_TEXT}; dashed, x = a run that stopped early)")
+    ax.set_title(f"Training loss ({BAND_TEXT}; x = where a run stopped early)", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    _legend_outside(fig, ax)
     fig.savefig(path, dpi=110)
     return path
 
@@ -1120,7 +1172,7 @@ def plot_residual_scaling(rows: Sequence[Row], path: Path) -> Path | None:
     ax_loss.set_title("Training loss (vertical dotted: divergence step)")
     for ax in (ax_err, ax_loss):
         ax.grid(alpha=0.3)
-    ax_err.legend(fontsize=7, loc="best")
+    _legend_outside(fig, ax_err)
     fig.suptitle("Residual scaling (cf. Inception-v4 paper, Scaling of the Residuals, Figs 21-26)")
     fig.savefig(path, dpi=110)
     return path

@@ -232,3 +232,13 @@ def test_two_rows_by_two_seeds_end_to_end(tmp_path):
     assert float(rows[1]["effect_above_paper"]) == pytest.approx(-0.3)
     for name in ("val_error.png", "train_loss.png", "report.md", "runs.csv", "effects.csv"):
         assert (tmp_path / "report" / name).is_file()
+
+
+def test_plot_styles_and_legend_labels_tell_25_rows_apart():
+    from inception_lab.report import _short_overrides, _styles
+
+    styles = _styles(25)
+    assert len(set(styles)) == 25  # matplotlib's default cycle repeats after 10
+    assert len({colour for colour, _ in _styles(10)}) == 10 and {style for _, style in _styles(10)} == {"-"}
+    assert _short_overrides("optimizer.lr=0.01,regularizer.label_smoothing=0.1") == "lr=0.01, label_smoothing=0.1"
+    assert _short_overrides("+experiment=table3/v2,seed=1") == "+experiment=table3/v2, seed=1"
