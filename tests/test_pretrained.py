@@ -147,3 +147,146 @@ def test_missing_unexpected_and_unknown_tensors_are_one_clear_error(tmp_path):
         with pytest.raises(P.PretrainedError, match=message):
             create_model("v3", pretrained=str(bad))
     assert issubclass(P.PretrainedError, ValueError)
+
+
+# ------------------------------------------------------------------------- foreign layouts: key maps vs fixtures
+#: fixture -> (lab model, aux heads in the file, how the source saves it)
+FOREIGN = {
+    "timm_inception_v3": ("v3", False, "safetensors"),
+    "torchvision_inception_v3": ("v3", True, "pth"),
+    "mmpretrain_inception_v3": ("v3", False, "mmpretrain"),
+    "torchvision_googlenet": ("v1", True, "pth"),
+    "timm_inception_v4": ("v4", False, "safetensors"),
+    "timm_inception_resnet_v2": ("inception_resnet_v2", False, "safetensors"),
+}
+#: A few tensors per source traced by hand through both codes (the key maps are written module by module).
+ANCHORS = {
+    "timm_inception_v3": {"Mixed_7c.branch3x3dbl_3b.bn.running_var": "Mixed_7c.branch3x3dbl_2b.1.running_var",
+                          "Mixed_6e.branch7x7dbl_5.conv.weight": "Mixed_6e.branch7x7dbl.4.0.weight",
+                          "Conv2d_4a_3x3.conv.weight": "stem.Conv2d_4a_3x3.0.weight"},
+    "torchvision_inception_v3": {"AuxLogits.conv1.conv.weight": "AuxLogits.conv1.0.weight",
+                                 "Mixed_7a.branch7x7x3_4.bn.bias": "Mixed_7a.branch7x7x3.3.1.bias"},
+    "mmpretrain_inception_v3": {"backbone.fc.weight": "fc.weight",
+                                "backbone.Mixed_5b.branch_pool.conv.weight": "Mixed_5b.branch_pool.1.0.weight"},
+    "torchvision_googlenet": {"inception4e.branch4.1.conv.weight": "inception4e.branch4.1.0.weight",
+                              "aux2.fc2.bias": "aux2.fc2.bias", "conv3.bn.weight": "stem.conv3.1.weight"},
+    "timm_inception_v4": {"features.3.conv.conv.weight": "stem.Mixed_3a.branches.1.0.weight",
+                          "features.21.branch2_3b.conv.weight": "Mixed_7d.branch2_3x1.0.weight",
+                          "features.17.branch3.1.bn.running_mean": "Mixed_6h.branches.3.1.1.running_mean",
+                          "last_linear.bias": "fc.bias"},
+    "timm_inception_resnet_v2": {"repeat_1.19.conv2d.weight": "Repeat_1.19.conv.weight",
+                                 "block8.branch1.2.conv.weight": "Block8.branches.1.2.0.weight",
+                                 "conv2d_7b.bn.running_var": "Conv2d_7b_1x1.1.running_var",
+                                 "classif.weight": "fc.weight"},
+}
+
+
+def fixture(name: str) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v) for k, v in json.loads((FIXTURES / f"{name}.json").read_text()).items()}
+
+
+@pytest.mark.parametrize("name", FOREIGN)
+def test_key_map_covers_the_source_state_dict_exactly(name):
+    """Every tensor of the library's state_dict maps to a lab tensor of the same shape, and the lab network the
+    layout asks for has no tensor left over."""
+    from inception_lab.models.cost import build_meta
+
+    table = fixture(name)
+    model, aux, _ = FOREIGN[name]
+    net = P.detect_layout(table)
+    assert (net.layout, net.model) == (name.split("_", 1)[0], model)
+    mapping = P.expand(net.pairs())
+    own = {k: tuple(v.shape) for k, v in build_meta(model, aux_logits=aux, **net.switches).state_dict().items()}
+    assert set(table) <= set(mapping)
+    assert {mapping[k][0] for k in table} == set(own)  # one to one onto the lab network
+    assert len({mapping[k][0] for k in table}) == len(table)
+    assert {k: table[k] for k in table} == {k: own[mapping[k][0]] for k in table}
+    assert all(mapping[k][0] == lab for k, lab in ANCHORS[name].items())
+    if not aux:  # the map's aux entries are exactly what the file would add with aux heads (torchvision-named)
+        assert not [k for k in mapping if k not in table and mapping[k][1] not in {"aux", "aux_head"}]
+
+
+def synthetic_file(name: str, path: Path, classes: int | None = None) -> dict[str, torch.Tensor]:
+    """Random tensors of the fixture's names and shapes, saved as the source saves them."""
+    generator = torch.Generator().manual_seed(1)
+    state = {}
+    for key, shape in fixture(name).items():
+        if key.endswith("num_batches_tracked"):
+            state[key] = torch.tensor(7)
+        elif key.endswith("running_var"):
+            state[key] = torch.rand(shape, generator=generator) + 0.5
+        else:
+            state[key] = torch.randn(shape, generator=generator) * 0.05
+        if classes and key.split(".")[-2] in {"fc", "fc2", "last_linear", "classif"}:
+            state[key] = torch.randn((classes, *shape[1:]), generator=generator) * 0.05
+    fmt = FOREIGN[name][2]
+    if fmt == "safetensors":
+        save_file(state, path)
+    elif fmt == "mmpretrain":
+        torch.save({"meta": {"epoch": 100}, "state_dict": state}, path)
+    else:
+        torch.save(state, path)
+    return state
+
+
+@pytest.mark.parametrize("name", FOREIGN)
+def test_a_file_in_each_foreign_layout_lands_on_the_right_lab_tensors(name, tmp_path):
+    model_name, aux, fmt = FOREIGN[name]
+    path = tmp_path / f"{name}.{'safetensors' if fmt == 'safetensors' else 'pth'}"
+    state = synthetic_file(name, path)
+    model = create_model(model_name, pretrained=str(path))  # no switch given: the layout sets them
+    own = model.state_dict()
+    mapping = P.expand(P.detect_layout(state).pairs())
+    assert all(torch.equal(own[mapping[k][0]], v) for k, v in state.items())
+    cfg = model.pretrained_cfg
+    assert cfg.layout == name.split("_", 1)[0] and cfg.num_classes == 1000 and cfg.class_names[0] == "n01440764"
+    assert cfg.class_names == sorted(cfg.class_names) and len(set(cfg.class_names)) == 1000
+    assert model.has_aux_heads == aux and model.defaults.mean == cfg.mean
+    if model_name == "v3":
+        pools = [m for m in model.modules() if isinstance(m, torch.nn.AvgPool2d) and m.stride == 1]
+        assert pools and all(p.count_include_pad for p in pools)  # how torchvision / timm / mmpretrain pool
+    if model_name == "v1":
+        assert model.variant == "torchvision"
+
+
+def test_published_conventions_per_source(tmp_path):
+    expected = {  # mean, crop fraction, interpolation, input size
+        "timm_inception_v3": ((0.5,) * 3, 0.875, "bicubic", 299),
+        "torchvision_inception_v3": ((0.5,) * 3, round(299 / 342, 6), "bilinear", 299),  # transform_input=True
+        "mmpretrain_inception_v3": ((0.485, 0.456, 0.406), round(299 / 342, 6), "bilinear", 299),
+        "torchvision_googlenet": ((0.5,) * 3, 0.875, "bilinear", 224),
+        "timm_inception_v4": ((0.5,) * 3, 0.875, "bicubic", 299),
+        "timm_inception_resnet_v2": ((0.5,) * 3, 0.8975, "bicubic", 299),
+    }
+    for name, (mean, crop, interpolation, size) in expected.items():
+        path = tmp_path / f"{name}.{'safetensors' if FOREIGN[name][2] == 'safetensors' else 'pth'}"
+        synthetic_file(name, path)
+        with torch.device("meta"):
+            cfg = create_model(FOREIGN[name][0], pretrained=str(path)).pretrained_cfg
+        assert (cfg.mean, cfg.crop_pct, cfg.interpolation, cfg.input_size) == (mean, crop, interpolation, size), name
+
+
+def test_tf_slim_background_class_is_dropped_or_kept(tmp_path):
+    path = tmp_path / "v4_1001.safetensors"
+    state = synthetic_file("timm_inception_v4", path, classes=1001)
+    with torch.device("meta"):
+        kept = create_model("v4", pretrained=str(path), num_classes=1001)
+    assert kept.pretrained_cfg.label_offset == 1 and kept.fc.out_features == 1001
+    model = create_model("v4", pretrained=str(path))
+    assert model.fc.out_features == 1000 and model.pretrained_cfg.label_offset == 0
+    assert torch.equal(model.fc.weight, state["last_linear.weight"][1:])
+    assert torch.equal(model.fc.bias, state["last_linear.bias"][1:])
+    assert model.pretrained_cfg.source_num_classes == 1001
+
+
+def test_a_layout_for_another_network_is_refused(tmp_path):
+    path = tmp_path / "googlenet.pth"
+    synthetic_file("torchvision_googlenet", path)
+    with pytest.raises(P.PretrainedError, match="torchvision weights of model=v1, not model=v3; use model=v1"):
+        create_model("v3", pretrained=str(path))
+    state = torch.load(path, weights_only=True)
+    del state["inception5b.branch2.1.conv.weight"]
+    torch.save(state, path)
+    with pytest.raises(P.PretrainedError, match=r"torchvision layout for GoogLeNet: missing 1 tensors "
+                                                r"\(inception5b.branch2.1.0.weight\)"):
+        create_model("v1", pretrained=str(path))

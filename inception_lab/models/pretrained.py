@@ -560,13 +560,26 @@ def build_pretrained(
     else:
         loaded_classes, label_offset = source_classes, int(background)
     kwargs["num_classes"] = loaded_classes
+    target_device = torch.empty(0).device  # meta inside `with torch.device("meta")` (shape probes)
     try:
-        model = construct(**kwargs)
+        with torch.device("meta"):  # no random init of tensors the file replaces right away
+            model = construct(**kwargs)
     except (TypeError, ValueError) as err:
         raise PretrainedError(f"pretrained={weights.source}: cannot build model={name} for these {layout} weights "
                               f"({_one_line(err)})") from None
-
-    _load_mapped(model, state, mapping, layout, weights.source, kwargs["in_chans"], source_in_chans)
+    loaded = _mapped_tensors(model, state, mapping, layout, weights.source, kwargs["in_chans"], source_in_chans)
+    if target_device.type != "meta":
+        if all(k in loaded or k.endswith("num_batches_tracked") for k in model.state_dict()):
+            model = model.to_empty(device=target_device)
+            for key, tensor in model.state_dict().items():
+                if key.endswith("num_batches_tracked"):
+                    tensor.zero_()
+        else:  # an aux head the file lacks: build for real so it gets the network's own initialisation
+            model = construct(**kwargs)
+        own = model.state_dict()
+        with torch.no_grad():
+            for key, tensor in loaded.items():
+                own[key].copy_(tensor)
 
     target = num_classes if num_classes is not None else loaded_classes
     head_reset = target != loaded_classes
@@ -600,9 +613,10 @@ def _lab_group(key: str) -> str:
     return "trunk"
 
 
-def _load_mapped(model: nn.Module, state: dict[str, torch.Tensor], mapping: dict[str, tuple[str, str]],
-                 layout: str, source: str, in_chans: int, source_in_chans: int) -> None:
-    """Copy every mapped tensor into ``model`` after checking names and shapes; one PretrainedError otherwise."""
+def _mapped_tensors(model: nn.Module, state: dict[str, torch.Tensor], mapping: dict[str, tuple[str, str]],
+                    layout: str, source: str, in_chans: int, source_in_chans: int) -> dict[str, torch.Tensor]:
+    """``{lab tensor: file tensor}`` after checking names and shapes against ``model``; one PretrainedError
+    otherwise."""
     own = model.state_dict()
     has_aux_model = any(group in {"aux", "aux_head"} and lab in own for lab, group in mapping.values())
     optional = {"aux", "aux_head"}
@@ -637,9 +651,7 @@ def _load_mapped(model: nn.Module, state: dict[str, torch.Tensor], mapping: dict
         raise PretrainedError(f"pretrained={source}: read as {layout} layout, {len(wrong)} tensors do not fit "
                               f"{type(model).__name__} (file vs network: {'; '.join(wrong[:3])}); the weights were "
                               "built with other switches (width_mult, variant...)")
-    with torch.no_grad():
-        for lab, tensor in loaded.items():
-            own[lab].copy_(tensor.to(own[lab].dtype))
+    return loaded
 
 
 def _conventions(weights: WeightsFile, layout: str, net: SourceNetwork | None, model: nn.Module, num_classes: int,
