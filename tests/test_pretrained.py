@@ -290,3 +290,62 @@ def test_a_layout_for_another_network_is_refused(tmp_path):
     with pytest.raises(P.PretrainedError, match=r"torchvision layout for GoogLeNet: missing 1 tensors "
                                                 r"\(inception5b.branch2.1.0.weight\)"):
         create_model("v1", pretrained=str(path))
+
+
+# --------------------------------------------------------------- against the libraries themselves, where they import
+def _randomise_bn(model: torch.nn.Module) -> torch.nn.Module:
+    generator = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator) * 0.1)
+                module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
+    return model.eval()
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, tolerance: float = 1e-5) -> None:
+    """Equal up to float rounding, relative to the largest logit (random networks can reach 1e12)."""
+    scale = expected.abs().max().clamp_min(1.0)
+    assert actual.shape == expected.shape and (actual - expected).abs().max() <= tolerance * scale
+
+
+TIMM_CASES = [("inception_v3", "v3", False), ("inception_v3", "v3", True), ("inception_v4", "v4", False),
+              ("inception_resnet_v2", "inception_resnet_v2", False)]
+
+
+@pytest.mark.parametrize("timm_name,name,aux", TIMM_CASES)
+def test_timm_networks_give_equal_logits(timm_name, name, aux, tmp_path):
+    timm = pytest.importorskip("timm", reason="timm does not import here (it needs torchvision)")
+    torch.manual_seed(0)
+    source = _randomise_bn(timm.create_model(timm_name, pretrained=False, **({"aux_logits": True} if aux else {})))
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, tmp_path / "model.safetensors")
+    model = create_model(name, pretrained=str(tmp_path / "model.safetensors")).eval()
+    x = torch.randn(2, 3, 299 if aux else 139, 299 if aux else 139)
+    with torch.no_grad():  # timm's v3 runs its aux head in eval mode too: (logits, aux)
+        assert_close(model(x), source(x)[0] if aux else source(x))
+        if aux:
+            features = torch.randn(2, 768, 17, 17)
+            assert_close(model.AuxLogits(features), source.AuxLogits(features))
+
+
+@pytest.mark.parametrize("name,aux", [("v1", True), ("v1", False), ("v3", True), ("v3", False)])
+def test_torchvision_networks_give_equal_logits(name, aux, tmp_path):
+    """torchvision's pretrained networks run with transform_input=True on ImageNet-normalised input; the lab
+    network with the loader's [-1, 1] scaling sees the same tensor."""
+    models = pytest.importorskip("torchvision.models", reason="torchvision does not import here")
+    torch.manual_seed(0)
+    build = models.GoogLeNet if name == "v1" else models.Inception3
+    source = _randomise_bn(build(aux_logits=aux, transform_input=True, init_weights=True))
+    torch.save(source.state_dict(), tmp_path / "weights.pth")
+    model = create_model(name, pretrained=str(tmp_path / "weights.pth")).eval()
+    assert model.has_aux_heads == aux
+    pixels = torch.rand(2, 3, 224 if name == "v1" else 299, 224 if name == "v1" else 299)
+    imagenet = (pixels - torch.tensor(P.IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(P.IMAGENET_STD).view(3, 1, 1)
+    mean, std = (torch.tensor(v).view(3, 1, 1) for v in (model.pretrained_cfg.mean, model.pretrained_cfg.std))
+    with torch.no_grad():
+        assert_close(model((pixels - mean) / std), source(imagenet))
+        if aux:
+            heads = [("aux1", 512, 14), ("aux2", 528, 14)] if name == "v1" else [("AuxLogits", 768, 17)]
+            for head, channels, grid in heads:
+                features = torch.randn(2, channels, grid, grid)
+                assert_close(getattr(model, head)(features), getattr(source, head)(features))
