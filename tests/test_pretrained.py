@@ -5,6 +5,7 @@ timm: / hf-hub: / torchvision: sources resolved from local caches only."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -349,3 +350,94 @@ def test_torchvision_networks_give_equal_logits(name, aux, tmp_path):
             for head, channels, grid in heads:
                 features = torch.randn(2, channels, grid, grid)
                 assert_close(getattr(model, head)(features), getattr(source, head)(features))
+
+
+# ------------------------------------------------------------------------------ timm: / hf-hub: / torchvision:
+@pytest.fixture
+def offline_hub(tmp_path, monkeypatch):
+    """An empty Hugging Face cache, offline: nothing may be downloaded."""
+    constants = pytest.importorskip("huggingface_hub.constants")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return tmp_path / "hub"
+
+
+def cache_hub_repo(cache: Path, repo: str, files: dict[str, bytes]) -> None:
+    """Lay files out as huggingface_hub caches a downloaded repo (refs/main -> snapshots/<commit>/)."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    root = cache / f"models--{repo.replace('/', '--')}"
+    (root / "refs").mkdir(parents=True)
+    (root / "refs" / "main").write_text(commit)
+    snapshot = root / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for name, data in files.items():
+        (snapshot / name).write_bytes(data)
+
+
+def test_timm_and_hf_hub_sources_come_from_the_local_cache(offline_hub, tmp_path):
+    synthetic_file("timm_inception_resnet_v2", tmp_path / "model.safetensors")
+    config = {"architecture": "inception_resnet_v2", "pretrained_cfg": {
+        "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "input_size": [3, 299, 299], "crop_pct": 0.8975,
+        "interpolation": "bicubic", "num_classes": 1000}}
+    cache_hub_repo(offline_hub, "timm/inception_resnet_v2.tf_in1k",
+                   {"model.safetensors": (tmp_path / "model.safetensors").read_bytes(),
+                    "config.json": json.dumps(config).encode()})
+    for source in ("timm:inception_resnet_v2.tf_in1k", "hf-hub:timm/inception_resnet_v2.tf_in1k"):
+        with torch.device("meta"):
+            cfg = create_model("inception_resnet_v2", pretrained=source).pretrained_cfg
+        assert cfg.layout == "timm" and cfg.source == source and cfg.crop_pct == 0.8975
+        assert Path(cfg.file).name == "model.safetensors" and str(offline_hub) in cfg.file
+    with pytest.raises(P.PretrainedError, match="not in the Hugging Face cache and could not be downloaded"):
+        create_model("v4", pretrained="timm:inception_v4.tf_in1k")
+
+
+def test_hub_config_overrides_the_built_in_conventions(offline_hub, tmp_path):
+    synthetic_file("timm_inception_v3", tmp_path / "model.safetensors")
+    config = {"pretrained_cfg": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                                 "input_size": [3, 299, 299], "crop_pct": 0.875, "interpolation": "bicubic"}}
+    cache_hub_repo(offline_hub, "timm/inception_v3.gluon_in1k",
+                   {"model.safetensors": (tmp_path / "model.safetensors").read_bytes(),
+                    "config.json": json.dumps(config).encode()})
+    with torch.device("meta"):
+        model = create_model("v3", pretrained="timm:inception_v3.gluon_in1k")
+    assert model.pretrained_cfg.mean == model.defaults.mean == (0.485, 0.456, 0.406)  # gluon: ImageNet mean/std
+
+
+def test_torchvision_sources_come_from_the_torch_hub_cache_by_file_name(tmp_path):
+    torchvision_loaded = "torchvision" in sys.modules
+    hub_dir = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "torch_hub"))
+    try:
+        with pytest.raises(P.PretrainedError, match="inception_v3_google-0cc3c7bd.pth is not in the torch hub cache"):
+            create_model("v3", pretrained="torchvision:Inception_V3_Weights.IMAGENET1K_V1")
+        (tmp_path / "torch_hub" / "checkpoints").mkdir(parents=True)
+        synthetic_file("torchvision_inception_v3", tmp_path / "torch_hub" / "checkpoints" / "inception_v3_google-0cc3c7bd.pth")
+        synthetic_file("torchvision_googlenet", tmp_path / "torch_hub" / "checkpoints" / "googlenet-1378be20.pth")
+        with torch.device("meta"):
+            v3 = create_model("v3", pretrained="torchvision:Inception_V3_Weights.DEFAULT")
+            v1 = create_model("v1", pretrained="torchvision:GoogLeNet_Weights.IMAGENET1K_V1", num_classes=7)
+        assert v3.pretrained_cfg.layout == "torchvision" and v3.has_aux_heads
+        assert v1.variant == "torchvision" and v1.fc.out_features == 7 and v1.pretrained_cfg.head_reset
+        with pytest.raises(P.PretrainedError, match="unknown torchvision weights; choose one of: GoogLeNet_Weights"):
+            create_model("v3", pretrained="torchvision:Inception_V3_Weights.IMAGENET1K_V2")
+    finally:
+        torch.hub.set_dir(hub_dir)
+    assert ("torchvision" in sys.modules) == torchvision_loaded  # resolved by file name, torchvision never imported
+
+
+def test_training_builds_the_model_from_model_pretrained(tmp_path):
+    """The training CLI's model construction: model.pretrained + the data's classes and channels."""
+    from inception_lab.cli.train import build_model, pretrained_record
+
+    source = lab_model("v3", num_classes=10)
+    torch.save(source.state_dict(), tmp_path / "w.pth")
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["model=v3", f"model.pretrained={tmp_path / 'w.pth'}"])
+    assert cfg.model.width_mult == 0.25  # the embedded digits' recipe: quarter width, 1 channel
+    model, model_args = build_model(cfg, num_classes=7, channels=1, image_size=75)
+    assert model.fc.out_features == 7 and model.stem.Conv2d_1a_3x3[0].in_channels == 1 and not model.has_aux_heads
+    assert "pretrained" not in model_args and model_args["num_classes"] == 7 and model_args["in_chans"] == 1
+    rebuilt = create_model(**model_args)
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
+    assert pretrained_record(model)["pretrained"]["layout"] == "lab"
+    assert pretrained_record(rebuilt) == {}
