@@ -441,3 +441,13 @@ def test_training_builds_the_model_from_model_pretrained(tmp_path):
     assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
     assert pretrained_record(model)["pretrained"]["layout"] == "lab"
     assert pretrained_record(rebuilt) == {}
+
+
+def test_cli_bad_pretrained_source_is_one_error_line(tmp_path):
+    from conftest import run_cli
+
+    result = run_cli(["model=v3", f"model.pretrained={tmp_path / 'missing.pth'}", "logger=none"], cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert lines == [f"error: pretrained={tmp_path / 'missing.pth'}: no such file (pass a weights file, timm:<tag>, "
+                     "hf-hub:timm/<tag> or torchvision:<Weights enum>)"]

@@ -43,9 +43,9 @@ class RunError(ValueError):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from inception_lab.data import DataError
-    from inception_lab.models import InputTooSmallError, UnknownModelError
+    from inception_lab.models import InputTooSmallError, PretrainedError, UnknownModelError
 
-    return (RunError, DataError, InputTooSmallError, UnknownModelError, TypeError)
+    return (RunError, DataError, InputTooSmallError, UnknownModelError, PretrainedError, TypeError)
 
 
 def job_overrides() -> list[str]:
