@@ -451,3 +451,23 @@ def test_cli_bad_pretrained_source_is_one_error_line(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert lines == [f"error: pretrained={tmp_path / 'missing.pth'}: no such file (pass a weights file, timm:<tag>, "
                      "hf-hub:timm/<tag> or torchvision:<Weights enum>)"]
+
+
+def test_a_fine_tuned_run_keeps_its_weights_conventions(tiny_checkpoint, tmp_path):
+    """A run started from weights normalised with ImageNet's mean/std records them; evaluation and a later
+    fine-tune of that run use them instead of the family's [-1, 1] scaling."""
+    from inception_lab.evaluate import load_checkpoint
+
+    checkpoint = torch.load(tiny_checkpoint, weights_only=True)
+    conventions = {"source": "mmpretrain.pth", "layout": "mmpretrain", "num_classes": 10, "mean": [0.485, 0.456, 0.406],
+                   "std": [0.229, 0.224, 0.225], "input_size": 299, "crop_pct": 0.874269, "interpolation": "bilinear"}
+    checkpoint["hyper_parameters"]["config"]["pretrained"] = conventions
+    path = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    path.parent.mkdir(parents=True)
+    torch.save(checkpoint, path)
+    evaluated = load_checkpoint(path).model
+    assert evaluated.defaults.mean == (0.485, 0.456, 0.406) and evaluated.pretrained_cfg.layout == "mmpretrain"
+    with torch.device("meta"):
+        again = create_model("v3", pretrained=str(path))
+    assert again.pretrained_cfg.mean == again.defaults.mean == (0.485, 0.456, 0.406)
+    assert again.pretrained_cfg.interpolation == "bilinear" and again.pretrained_cfg.layout == "lab"

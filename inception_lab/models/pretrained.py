@@ -72,7 +72,7 @@ class PretrainedCfg:
     input_size: int
     crop_pct: float  # central-crop fraction for single-crop evaluation
     interpolation: str  # bilinear | bicubic
-    class_names: list[str] | None  # index i -> name (WordNet id for ImageNet-1k), None when unknown
+    class_names: list[str] | None = None  # index i -> name (WordNet id for ImageNet-1k), None when unknown
     label_offset: int = 0  # leading outputs that are not classes of class_names (1 = TF-slim background kept)
     file: str = ""  # the local file that was read
     source_num_classes: int = 0  # classes in the file's classifier
@@ -270,7 +270,7 @@ SOURCE_NETWORKS = (
                    "avgpool_count_include_pad": False, "bn_eps": 1e-3, "in_chans": 3}, crop_pct=0.8975),
 )
 
-#: torchvision Weights enum -> (published file name in the torch hub cache, lab model, download URL).
+#: torchvision Weights enum -> (published file name in the torch hub cache, lab model).
 TORCHVISION_WEIGHTS = {
     "GoogLeNet_Weights.IMAGENET1K_V1": ("googlenet-1378be20.pth", "v1"),
     "Inception_V3_Weights.IMAGENET1K_V1": ("inception_v3_google-0cc3c7bd.pth", "v3"),
@@ -398,8 +398,6 @@ def _read_hub_config(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     cfg = payload.get("pretrained_cfg") if isinstance(payload, dict) else None
-    if isinstance(cfg, dict):
-        cfg = {**cfg, "label_names": payload.get("label_names")}
     return cfg if isinstance(cfg, dict) else None
 
 
