@@ -94,9 +94,10 @@ def test_checkpoints_and_state_dicts_of_every_network_load_with_equal_logits(nam
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(state, tmp_path / "plain.safetensors")
     torch.save({"model": state}, tmp_path / "nested.pth")
+    torch.save({f"module.{k}": v for k, v in state.items()}, tmp_path / "ddp.pt")  # a DDP-wrapped network's
     expected = logits(model, SMALL[name])
     for source, switches in ((tmp_path / "run.ckpt", {}), (tmp_path / "plain.safetensors", {"width_mult": 0.25}),
-                             (tmp_path / "nested.pth", {"width_mult": 0.25})):
+                             (tmp_path / "nested.pth", {"width_mult": 0.25}), (tmp_path / "ddp.pt", {"width_mult": 0.25})):
         loaded = create_model(name, pretrained=str(source), **switches)
         assert torch.equal(logits(loaded, SMALL[name]), expected), source.name
         assert loaded.pretrained_cfg.layout == "lab" and loaded.pretrained_cfg.num_classes == 10

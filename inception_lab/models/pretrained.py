@@ -357,6 +357,10 @@ def read_weights_file(path: Path, source: str | None = None) -> WeightsFile:
     state = {k: v for k, v in payload.items() if isinstance(v, torch.Tensor)}
     if not state:
         raise PretrainedError(f"pretrained={source}: holds no tensors (expected a state_dict)")
+    for prefix in ("module.", "model."):  # a DDP-wrapped network / a LightningModule's own state_dict
+        if all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix):]: v for k, v in state.items()}
+            break
     return WeightsFile(source, path, state, "file")
 
 
@@ -505,7 +509,8 @@ def build_pretrained(
     construct: Callable[..., nn.Module],
 ) -> nn.Module:
     """Build ``name`` with the weights ``source`` names (see the module docstring); ``construct(**kwargs)`` is the
-    registered constructor. Returns the network in eval mode with ``pretrained_cfg`` and matching ``defaults``."""
+    registered constructor. Returns the network (training mode, as constructed) with ``pretrained_cfg`` and matching
+    ``defaults``."""
     weights = resolve(source)
     net = detect_layout(weights.state)
     in_chans = switches.get("in_chans")
