@@ -96,8 +96,9 @@ def test_checkpoints_and_state_dicts_of_every_network_load_with_equal_logits(nam
     torch.save({"model": state}, tmp_path / "nested.pth")
     torch.save({f"module.{k}": v for k, v in state.items()}, tmp_path / "ddp.pt")  # a DDP-wrapped network's
     expected = logits(model, SMALL[name])
-    for source, switches in ((tmp_path / "run.ckpt", {}), (tmp_path / "plain.safetensors", {"width_mult": 0.25}),
-                             (tmp_path / "nested.pth", {"width_mult": 0.25}), (tmp_path / "ddp.pt", {"width_mult": 0.25})):
+    quarter = {"width_mult": 0.25}  # a plain state_dict does not say how it was built
+    for source, switches in ((tmp_path / "run.ckpt", {}), (tmp_path / "plain.safetensors", quarter),
+                             (tmp_path / "nested.pth", quarter), (tmp_path / "ddp.pt", quarter)):
         loaded = create_model(name, pretrained=str(source), **switches)
         assert torch.equal(logits(loaded, SMALL[name]), expected), source.name
         assert loaded.pretrained_cfg.layout == "lab" and loaded.pretrained_cfg.num_classes == 10
@@ -115,7 +116,7 @@ def test_a_new_class_count_reinitialises_only_the_heads(name, tmp_path):
     assert all(torch.equal(after[k], before[k]) for k in after if k not in heads)
     assert model.pretrained_cfg.head_reset and model.pretrained_cfg.num_classes == 7
     assert model.pretrained_cfg.class_names is None and model.pretrained_cfg.model_args["num_classes"] == 7
-    features = lambda m: m.eval().forward_features(torch.ones(1, 3, SMALL[name], SMALL[name]))  # noqa: E731
+    features = lambda m: m.eval().forward_features(torch.ones(1, 3, SMALL[name], SMALL[name]))
     with torch.no_grad():
         assert torch.equal(features(model), features(source))
 
@@ -411,9 +412,10 @@ def test_torchvision_sources_come_from_the_torch_hub_cache_by_file_name(tmp_path
     try:
         with pytest.raises(P.PretrainedError, match="inception_v3_google-0cc3c7bd.pth is not in the torch hub cache"):
             create_model("v3", pretrained="torchvision:Inception_V3_Weights.IMAGENET1K_V1")
-        (tmp_path / "torch_hub" / "checkpoints").mkdir(parents=True)
-        synthetic_file("torchvision_inception_v3", tmp_path / "torch_hub" / "checkpoints" / "inception_v3_google-0cc3c7bd.pth")
-        synthetic_file("torchvision_googlenet", tmp_path / "torch_hub" / "checkpoints" / "googlenet-1378be20.pth")
+        cache = tmp_path / "torch_hub" / "checkpoints"
+        cache.mkdir(parents=True)
+        synthetic_file("torchvision_inception_v3", cache / "inception_v3_google-0cc3c7bd.pth")
+        synthetic_file("torchvision_googlenet", cache / "googlenet-1378be20.pth")
         with torch.device("meta"):
             v3 = create_model("v3", pretrained="torchvision:Inception_V3_Weights.DEFAULT")
             v1 = create_model("v1", pretrained="torchvision:GoogLeNet_Weights.IMAGENET1K_V1", num_classes=7)
@@ -450,8 +452,8 @@ def test_cli_bad_pretrained_source_is_one_error_line(tmp_path):
     result = run_cli(["model=v3", f"model.pretrained={tmp_path / 'missing.pth'}", "logger=none"], cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert lines == [f"error: pretrained={tmp_path / 'missing.pth'}: no such file (pass a weights file, timm:<tag>, "
-                     "hf-hub:timm/<tag> or torchvision:<Weights enum>)"]
+    assert lines == [(f"error: pretrained={tmp_path / 'missing.pth'}: no such file (pass a weights file, timm:<tag>, "
+                      "hf-hub:timm/<tag> or torchvision:<Weights enum>)")]
 
 
 def test_a_fine_tuned_run_keeps_its_weights_conventions(tiny_checkpoint, tmp_path):

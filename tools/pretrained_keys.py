@@ -1,5 +1,6 @@
 """Regenerate tests/fixtures/pretrained_keys/*.json: every tensor name -> shape of the state_dicts the published
-weights use, taken from timm's and torchvision's own models (run where both import: ``python tools/pretrained_keys.py``).
+weights use, taken from timm's and torchvision's own models. Run where both import:
+``python tools/pretrained_keys.py``.
 
 The files hold names and shapes only (no weights). tests/test_pretrained.py checks the lab key maps against them:
 every fixture tensor mapped, shapes equal, nothing of the lab network left over. mmpretrain's Inception-v3 keeps

@@ -41,7 +41,8 @@ import math
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -131,11 +132,15 @@ def v3_pairs(prefix: str = "") -> list[Pair]:
                        *_seq(f"{p}{m}.branch7x7dbl", f"{m}.branch7x7dbl", 5),
                        (f"{p}{m}.branch_pool", f"{m}.branch_pool.1")])
     m = "Mixed_7a"  # ReductionB (torchvision/timm InceptionD)
-    pairs += _cbr([*_seq(f"{p}{m}.branch3x3", f"{m}.branch3x3", 2), *_seq(f"{p}{m}.branch7x7x3", f"{m}.branch7x7x3", 4)])
+    pairs += _cbr([*_seq(f"{p}{m}.branch3x3", f"{m}.branch3x3", 2),
+                   *_seq(f"{p}{m}.branch7x7x3", f"{m}.branch7x7x3", 4)])
     for m in ("Mixed_7b", "Mixed_7c"):  # InceptionC (torchvision/timm InceptionE)
-        pairs += _cbr([(f"{p}{m}.{b}", f"{m}.{b}") for b in ("branch1x1", "branch3x3_1", "branch3x3_2a", "branch3x3_2b")])
-        pairs += _cbr([(f"{p}{m}.branch3x3dbl_1", f"{m}.branch3x3dbl_1.0"), (f"{p}{m}.branch3x3dbl_2", f"{m}.branch3x3dbl_1.1"),
-                       (f"{p}{m}.branch3x3dbl_3a", f"{m}.branch3x3dbl_2a"), (f"{p}{m}.branch3x3dbl_3b", f"{m}.branch3x3dbl_2b"),
+        same = ("branch1x1", "branch3x3_1", "branch3x3_2a", "branch3x3_2b")
+        pairs += _cbr([(f"{p}{m}.{b}", f"{m}.{b}") for b in same])
+        pairs += _cbr([(f"{p}{m}.branch3x3dbl_1", f"{m}.branch3x3dbl_1.0"),
+                       (f"{p}{m}.branch3x3dbl_2", f"{m}.branch3x3dbl_1.1"),
+                       (f"{p}{m}.branch3x3dbl_3a", f"{m}.branch3x3dbl_2a"),
+                       (f"{p}{m}.branch3x3dbl_3b", f"{m}.branch3x3dbl_2b"),
                        (f"{p}{m}.branch_pool", f"{m}.branch_pool.1")])
     pairs += _cbr([(f"{p}AuxLogits.conv0", "AuxLogits.conv0"), (f"{p}AuxLogits.conv1", "AuxLogits.conv1")], "aux")
     pairs += [(f"{p}AuxLogits.fc", "AuxLogits.fc", "affine", "aux_head"), (f"{p}fc", "fc", "affine", "head")]
@@ -253,7 +258,8 @@ SOURCE_NETWORKS = (
     SourceNetwork("torchvision", "v3", ("Conv2d_1a_3x3.conv.weight", "Mixed_5b.branch5x5_1.conv.weight",
                                         "AuxLogits.fc.weight"),
                   v3_pairs, _V3_SWITCHES, crop_pct=299 / 342, interpolation="bilinear"),
-    SourceNetwork("mmpretrain", "v3", ("backbone.Conv2d_1a_3x3.conv.weight", "backbone.Mixed_5b.branch5x5_1.conv.weight"),
+    SourceNetwork("mmpretrain", "v3",
+                  ("backbone.Conv2d_1a_3x3.conv.weight", "backbone.Mixed_5b.branch5x5_1.conv.weight"),
                   lambda: v3_pairs("backbone."), _V3_SWITCHES, mean=IMAGENET_MEAN, std=IMAGENET_STD,
                   crop_pct=299 / 342, interpolation="bilinear"),
     SourceNetwork("torchvision", "v1", ("conv1.conv.weight", "inception3a.branch1.conv.weight"),
@@ -262,7 +268,8 @@ SOURCE_NETWORKS = (
                    "aux_pool": None, "stem_separable": False, "bn_eps": 1e-3, "in_chans": 3},
                   input_size=224, crop_pct=224 / 256, interpolation="bilinear"),
     SourceNetwork("timm", "v4", ("features.0.conv.weight", "features.21.branch3.1.conv.weight", "last_linear.weight"),
-                  v4_timm_pairs, {"width_mult": 1.0, "avgpool_count_include_pad": False, "bn_eps": 1e-3, "in_chans": 3}),
+                  v4_timm_pairs,
+                  {"width_mult": 1.0, "avgpool_count_include_pad": False, "bn_eps": 1e-3, "in_chans": 3}),
     SourceNetwork("timm", "inception_resnet_v2", ("conv2d_1a.conv.weight", "mixed_5b.branch0.conv.weight",
                                                   "classif.weight"),
                   inception_resnet_v2_timm_pairs,
@@ -329,7 +336,7 @@ def read_weights_file(path: Path, source: str | None = None) -> WeightsFile:
         try:
             from safetensors.torch import load_file
         except ImportError:  # pragma: no cover - a dependency
-            raise PretrainedError("pretrained=*.safetensors needs the safetensors package: pip install safetensors") from None
+            raise PretrainedError("a .safetensors file needs the safetensors package: pip install safetensors") from None
         try:
             return WeightsFile(source, path, load_file(str(path)), "file")
         except Exception as err:
@@ -378,7 +385,7 @@ def _run_class_names(checkpoint: Path) -> list[str] | None:
 def resolve(source: str | os.PathLike) -> WeightsFile:
     """SOURCE -> the weights it names (see the module docstring)."""
     text = str(source).strip()
-    if text.startswith("timm:") or text.startswith("hf-hub:"):
+    if text.startswith(("timm:", "hf-hub:")):
         return _resolve_hub(text)
     if text.startswith("torchvision:"):
         return _resolve_torchvision(text)
@@ -645,7 +652,8 @@ def _mapped_tensors(model: nn.Module, state: dict[str, torch.Tensor], mapping: d
         if src not in state or lab not in own:
             continue
         tensor = state[src]
-        if lab == first_conv and in_chans != source_in_chans and tensor.dim() == 4 and tensor.shape[1] == source_in_chans:
+        rgb_first_conv = lab == first_conv and tensor.dim() == 4 and tensor.shape[1] == source_in_chans
+        if rgb_first_conv and in_chans != source_in_chans:
             tensor = _adapt_input_conv(tensor, in_chans)
         if tuple(tensor.shape) != tuple(own[lab].shape):
             wrong.append(f"{lab} {tuple(tensor.shape)} vs {tuple(own[lab].shape)}")
