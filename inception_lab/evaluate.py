@@ -159,6 +159,10 @@ def load_checkpoint(path: str | os.PathLike, weights: str = "auto", unsafe_load:
     if any(t.is_meta for t in (*model.parameters(), *model.buffers())):  # state the checkpoint does not hold
         model = create_model(**model_args)
         model.load_state_dict(state, strict=True)
+    if isinstance(config.get("pretrained"), dict):  # started from pretrained weights: keep their conventions
+        from inception_lab.models.pretrained import apply_conventions
+
+        apply_conventions(model, config["pretrained"])
     model.eval()
     return LoadedCheckpoint(
         path=path.resolve(),

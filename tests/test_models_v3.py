@@ -266,6 +266,7 @@ def test_table2_on_the_factorised_stem():
 def test_model_config_keys_are_create_model_switches(name):
     cfg = OmegaConf.to_container(OmegaConf.load(CONF / "model" / f"{name}.yaml"))
     assert cfg.pop("name") == name
+    assert cfg.pop("pretrained") is None  # a create_model argument, not a switch
     assert cfg.pop("aux_logits") == "auto"  # resolved by the training CLI from the input size
     model = build_meta(name, aux_logits=True, **cfg)
     assert count_parameters(model) == {"v2": 27_141_264, "v3": 27_161_264}[name]

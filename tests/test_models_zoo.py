@@ -415,6 +415,7 @@ def test_googlenet_same_padding_matches_tf():
 def test_model_config_lists_every_switch_with_its_default(name):
     cfg = OmegaConf.to_container(OmegaConf.load(CONF / f"{name}.yaml"))
     assert cfg.pop("name") == name
+    assert cfg.pop("pretrained") is None  # a create_model argument, not a switch
     params = inspect.signature(_REGISTRY[name]).parameters
     assert set(cfg) == set(params) - {"num_classes", "in_chans"}
     for key, value in cfg.items():

@@ -43,9 +43,9 @@ class RunError(ValueError):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from inception_lab.data import DataError
-    from inception_lab.models import InputTooSmallError, UnknownModelError
+    from inception_lab.models import InputTooSmallError, PretrainedError, UnknownModelError
 
-    return (RunError, DataError, InputTooSmallError, UnknownModelError, TypeError)
+    return (RunError, DataError, InputTooSmallError, UnknownModelError, PretrainedError, TypeError)
 
 
 def job_overrides() -> list[str]:
@@ -102,13 +102,23 @@ def build_model(cfg: DictConfig, num_classes: int, channels: int, image_size: in
     from inception_lab.models.cost import accepts_input
 
     switches = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k != "name"}
+    pretrained = switches.pop("pretrained", None)  # weights to start from; they set the switches they need
     if switches.get("aux_logits") == "auto":  # probe the aux heads at this very size (v1's fixed pool also has a max)
         with torch.device("meta"):
-            probe = create_model(cfg.model.name, num_classes=num_classes, in_chans=channels,
+            probe = create_model(cfg.model.name, pretrained, num_classes=num_classes, in_chans=channels,
                                  **{**switches, "aux_logits": True})
         switches["aux_logits"] = accepts_input(probe, image_size, channels, train=True)
-    model = create_model(cfg.model.name, num_classes=num_classes, in_chans=channels, **switches)
+    model = create_model(cfg.model.name, pretrained, num_classes=num_classes, in_chans=channels, **switches)
+    if pretrained is not None:  # create_model(**model_args) rebuilds this network without the weights
+        return model, dict(model.pretrained_cfg.model_args)
     return model, {"name": cfg.model.name, "num_classes": num_classes, "in_chans": channels, **switches}
+
+
+def pretrained_record(model) -> dict[str, Any]:
+    """The conventions of the weights a run started from (``pretrained`` in the checkpoint's config), so that
+    evaluation and a later fine-tune normalise and crop as the weights expect."""
+    cfg = getattr(model, "pretrained_cfg", None)
+    return {"pretrained": {k: v for k, v in cfg.to_dict().items() if k != "class_names"}} if cfg else {}
 
 
 def check_input_size(model, image_size: int, channels: int) -> None:
@@ -246,7 +256,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         aux_weight=default_aux_weight(cfg.model.name) if aux_weight is None else float(aux_weight),
         channels_last=bool(cfg.channels_last),
         divergence_bound=cfg.divergence.loss_bound,
-        config={**record["config"], "model_args": model_args},
+        config={**record["config"], "model_args": model_args, **pretrained_record(model)},
     )
     if cfg.compile:  # in place (nn.Module.compile): checkpoint keys stay model.<...>, resumable with compile off
         module.model.compile(**OmegaConf.to_container(cfg.compile_options, resolve=True))

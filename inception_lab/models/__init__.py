@@ -1,6 +1,7 @@
 """Pure-PyTorch Inception networks (no Lightning / Hydra / W&B imports in this package)."""
 
 from inception_lab.models.layers import InceptionNet, InputTooSmallError, ModelDefaults
+from inception_lab.models.pretrained import PretrainedCfg, PretrainedError
 from inception_lab.models.registry import UnknownModelError, canonical_name, create_model, list_models
 
 # Importing the network modules registers them.
@@ -14,6 +15,8 @@ __all__ = [
     "InceptionNet",
     "InputTooSmallError",
     "ModelDefaults",
+    "PretrainedCfg",
+    "PretrainedError",
     "UnknownModelError",
     "canonical_name",
     "create_model",

@@ -1,4 +1,5 @@
-"""Name -> constructor registry: ``create_model(name, num_classes=1000, **overrides)`` and ``list_models()``.
+"""Name -> constructor registry: ``create_model(name, pretrained=None, num_classes=None, **overrides)`` and
+``list_models()``.
 
 Users type the DESIGN.md names (``v1``, ``bn_inception``, ``v2``, ``v3``, ``v4``, ``inception_resnet_v1``,
 ``inception_resnet_v2``); long aliases (``googlenet``, ``inception_v3`` ...) resolve to the same entry.
@@ -52,9 +53,16 @@ def canonical_name(name: str) -> str:
     return key
 
 
-def create_model(name: str, num_classes: int = 1000, **overrides) -> nn.Module:
-    """Build a registered network; ``overrides`` are the model's switches (reference §13)."""
-    constructor = _REGISTRY[canonical_name(name)]
+def create_model(name: str, pretrained: str | None = None, num_classes: int | None = None, **overrides) -> nn.Module:
+    """Build a registered network; ``overrides`` are the model's switches (reference §13).
+
+    ``pretrained``: a weights file, an inception-lab checkpoint, ``timm:<tag>``, ``hf-hub:timm/<tag>`` or
+    ``torchvision:<Weights enum>`` (:mod:`inception_lab.models.pretrained`): the loader sets the switches the weights
+    need and attaches ``model.pretrained_cfg``. ``num_classes`` defaults to 1000, or to the weights' class count;
+    another count re-initialises the classifier and aux classifiers and loads everything else.
+    """
+    canonical = canonical_name(name)
+    constructor = _REGISTRY[canonical]
     accepted = inspect.signature(constructor).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
         unknown = sorted(set(overrides) - set(accepted))
@@ -63,4 +71,8 @@ def create_model(name: str, num_classes: int = 1000, **overrides) -> nn.Module:
                 f"model '{name}' has no switch {', '.join(unknown)}; its switches are: "
                 f"{', '.join(k for k in accepted if k != 'num_classes')}"
             )
-    return constructor(num_classes=num_classes, **overrides)
+    if pretrained is not None:
+        from inception_lab.models.pretrained import build_pretrained
+
+        return build_pretrained(canonical, pretrained, num_classes, overrides, constructor)
+    return constructor(num_classes=1000 if num_classes is None else num_classes, **overrides)
