@@ -2,6 +2,8 @@
 
 The pictures are colour fields with a few shapes, texture and noise, tuned so that JPEG compresses them to
 about ImageNet's bytes per pixel (~0.55 at quality 90): the entropy-decoding cost of a benchmark is realistic.
+``coordinate_picture`` is the opposite: a picture whose every pixel says where it is, for tests that must know
+which part of an image a crop took.
 """
 
 from __future__ import annotations
@@ -96,3 +98,14 @@ def make_image_folder(
                 (folder / f"{name}_{i:04d}{extension}").write_bytes(data)
                 counter += 1
     return root
+
+
+def coordinate_picture(width: int = 48, height: int = 32) -> Image.Image:
+    """An RGB picture whose pixel at column x, row y is ``(5x, 7y, 255 - 2x - 3y)``: no two pixels alike, and no
+    mirror, flip or transpose of it equals it, so a crop's position (and orientation) can be read off its pixels.
+    At most 52 x 37 pixels (the values must fit in a byte)."""
+    if not (1 <= width <= 52 and 1 <= height <= 37):
+        raise ValueError(f"coordinate_picture holds at most 52 x 37 pixels, got {width} x {height}")
+    y, x = np.mgrid[0:height, 0:width]
+    pixels = np.stack([5 * x, 7 * y, 255 - 2 * x - 3 * y], axis=-1)
+    return Image.fromarray(pixels.astype(np.uint8), "RGB")
