@@ -17,7 +17,7 @@ def test_single_run_writes_valid_results(cli, tmp_path):
     record = read_results(path)
     assert record["status"] == "completed"
     assert record["model"]["name"] == "v3"
-    assert record["model"]["params"] > 0 and record["model"]["flops"] > 0
+    assert (record["model"]["params"], record["model"]["flops"]) == (1_382_658, 33_127_712)  # the README's figures
     for key in ("top1_err", "top5_err", "loss"):
         assert math.isfinite(record["metrics"]["final"][key])
     assert 0.0 <= record["metrics"]["best"]["top1_err"] <= 100.0

@@ -117,7 +117,8 @@ def test_data_configs_compose_and_instantiate(option, tmp_path):
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides, return_hydra_config=False)
     dm = instantiate(cfg.data, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
-    assert dm.num_classes >= 1 and dm.channels in (1, 3) and dm.image_size > 0
+    expected = {"digits": (10, 1, 75), "imagefolder": (1, 3, 299), "cifar10": (10, 3, 75), "synthetic": (1000, 3, 299)}
+    assert (dm.num_classes, dm.channels, dm.image_size) == expected[option]
     for key in ("image_size", "batch_size", "num_workers", "pin_memory"):
         assert key in cfg.data
     if option == "imagefolder":

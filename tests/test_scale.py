@@ -92,7 +92,9 @@ def test_wandb_offline_run_holds_the_metrics_and_config(cli, tmp_path):
     data = run_file.read_bytes()  # protobuf records: metric and config keys are stored verbatim
     for key in (b"val/top1", b"val/top5", b"train/loss", b"model/params", b"label_smoothing"):
         assert key in data, key
-    assert (tmp_path / "outputs").rglob("csv/metrics.csv")
+    (metrics_csv,) = (tmp_path / "outputs").rglob("csv/metrics.csv")  # the csv logger ran beside W&B
+    header = metrics_csv.read_text().splitlines()[0].split(",")
+    assert {"val/top1", "val/top5", "train/loss"} <= set(header), header
 
 
 def test_each_sweep_job_is_its_own_wandb_run(cli, tmp_path):
