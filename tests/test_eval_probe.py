@@ -153,14 +153,16 @@ def test_views_are_averaged_as_probabilities_not_log_probabilities():
 def test_metrics_from_probabilities_by_hand():
     probs = torch.tensor([
         [0.50, 0.20, 0.10, 0.10, 0.05, 0.05],  # label 0: top-1
-        [0.30, 0.40, 0.10, 0.10, 0.05, 0.05],  # label 0: second, inside the top 5
+        [0.30, 0.40, 0.10, 0.10, 0.05, 0.05],  # label 1: top-1
         [0.05, 0.10, 0.10, 0.20, 0.25, 0.30],  # label 0: last of 6, outside the top 5
         [0.10, 0.10, 0.60, 0.10, 0.05, 0.05],  # label 2: top-1
+        [0.30, 0.40, 0.10, 0.10, 0.05, 0.05],  # label 0: second, inside the top 5
     ], dtype=torch.float64)
-    metrics = metrics_from_log_probs(probs.log(), torch.tensor([0, 0, 0, 2]))
-    assert metrics["top1"] == 0.5 and metrics["top5"] == 0.75 and metrics["images"] == 4
-    assert metrics["top1_err"] == pytest.approx(50.0) and metrics["top5_err"] == pytest.approx(25.0)
-    assert metrics["loss"] == pytest.approx((math.log(2) + math.log(10 / 3) + math.log(20) + math.log(5 / 3)) / 4)
+    metrics = metrics_from_log_probs(probs.log(), torch.tensor([0, 1, 0, 2, 0]))
+    assert metrics["top1"] == pytest.approx(0.6) and metrics["top5"] == pytest.approx(0.8) and metrics["images"] == 5
+    assert metrics["top1_err"] == pytest.approx(40.0) and metrics["top5_err"] == pytest.approx(20.0)
+    nll = (math.log(2) + math.log(2.5) + math.log(20) + math.log(5 / 3) + math.log(10 / 3)) / 5
+    assert metrics["loss"] == pytest.approx(nll)
 
 
 # ---- the probe network through inception-lab-eval's job --------------------------------------------------------------

@@ -2,10 +2,12 @@
 embedded digits, RMSProp (TF) with 1 warm-up epoch and a cosine, seed 0), then `inception-lab-eval` on its run
 directory, as a user runs it.
 
-The bar: final validation top-1 >= 60% and a last-epoch mean training loss <= 1.0, against 10% and ln 10 = 2.30
-for a network that learns nothing. Seeds 0-4 end at 76-84% top-1 and 0.38-0.46 loss (docs in the module's
-constants below), so the bar leaves a wide margin for another CPU's rounding, while a broken activation, loss,
-normalisation or schedule stays near chance. The run takes about 40 s on 2 free cores.
+The bar: final validation top-1 >= 50% and a last-epoch mean training loss <= 1.2, against 10% and ln 10 = 2.30
+for a network that learns nothing. Seeds 0-4 end at 73.6-88.1% top-1 (82.2% at seed 0) and 0.40-0.72 loss, so
+the bar is 23 points and 0.48 below the worst of them: another CPU's rounding cannot cross it, while a loss, label,
+optimizer or schedule that does not train stays near chance. Validation before the last epoch is not a measure of
+learning here (its BatchNorm statistics lag the fast-moving weights: epochs 1-2 score 10-30%), so only the final
+epoch is asserted. About 60 s of CPU time.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from inception_lab.config_path import CONFIG_DIR
 pytestmark = pytest.mark.slow
 
 EPOCHS = 3
-TOP1_BAR = 0.60
-TRAIN_LOSS_BAR = 1.0
+TOP1_BAR = 0.50
+TRAIN_LOSS_BAR = 1.2
 VAL_IMAGES = 360  # 20% of the 1,797 digits, stratified
 
 
