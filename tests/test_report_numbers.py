@@ -8,6 +8,7 @@ the code under test.
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import pytest
@@ -57,22 +58,35 @@ def test_run_summary_prints_best_and_final_as_recorded(capsys, monkeypatch):
     assert lines["wall time"] == "54.0 s"
 
 
-# (experiment or override, status, diverged at, top-1 per epoch, top-5 per epoch, val loss per epoch)
+# (choice, seed, status, diverged at, top-1 per epoch, top-5 per epoch, val loss per epoch)
 RUNS = [
-    ("+experiment=table3/rmsprop", "completed", None, [0.50, 0.80, 0.70], [0.80, 0.95, 0.90], [1.5, 0.7, 0.9]),
-    ("+experiment=table3/v2", "completed", None, [0.30, 0.65, 0.60, 0.62], [0.70, 0.90, 0.85, 0.97],
+    ("+experiment=table3/rmsprop", 0, "completed", None, [0.50, 0.80, 0.70], [0.80, 0.95, 0.90], [1.5, 0.7, 0.9]),
+    ("+experiment=table3/v2", 0, "completed", None, [0.30, 0.65, 0.60, 0.62], [0.70, 0.90, 0.85, 0.97],
      [2.0, 1.0, 1.1, 1.05]),
-    ("+experiment=table3/label_smoothing", "diverged", 25, [0.40, 0.10], [0.70, 0.50], [1.2, NAN]),
-    ("optimizer=sgd", "completed", None, [0.20, 0.45, 0.44], [0.60, 0.80, 0.81], [2.2, 1.6, 1.7]),
-    ("optimizer=adamw", "completed", None, [0.55, 0.35], [0.90, 0.70], [1.3, 1.9]),
+    ("+experiment=table3/label_smoothing", 0, "diverged", 25, [0.40, 0.10], [0.70, 0.50], [1.2, NAN]),
+    ("optimizer=sgd", 0, "completed", None, [0.20, 0.45, 0.44], [0.60, 0.80, 0.81], [2.2, 1.6, 1.7]),
+    ("optimizer=sgd", 1, "completed", None, [0.30, 0.52, 0.40], [0.70, 0.85, 0.80], [2.1, 1.5, 1.8]),
+    ("optimizer=adamw", 0, "completed", None, [0.55, 0.35], [0.90, 0.70], [1.3, 1.9]),
 ]
-# what the report must say: (row name, best top-1 / top-5 err, best epoch, final top-1 / top-5 err, final epoch)
-EXPECTED = {
-    "rmsprop": (20.0, 5.0, 1, 30.0, 10.0, 2),
-    "v2": (35.0, 10.0, 1, 38.0, 3.0, 3),
-    "label_smoothing": (60.0, 30.0, 0, 90.0, 50.0, 1),
-    "optimizer=sgd": (55.0, 20.0, 1, 56.0, 19.0, 2),
-    "optimizer=adamw": (45.0, 10.0, 0, 65.0, 30.0, 1),
+# per run, in the report's order (table3 in the paper's order, then the plain runs as found):
+# (row, seed, best top-1 / top-5 err, best epoch, final top-1 / top-5 err, final epoch, epochs)
+EXPECTED_RUNS = [
+    ("v2", 0, 35.0, 10.0, 1, 38.0, 3.0, 3, 4),
+    ("rmsprop", 0, 20.0, 5.0, 1, 30.0, 10.0, 2, 3),
+    ("label_smoothing", 0, 60.0, 30.0, 0, 90.0, 50.0, 1, 2),
+    ("optimizer=sgd", 0, 55.0, 20.0, 1, 56.0, 19.0, 2, 3),
+    ("optimizer=sgd", 1, 48.0, 15.0, 1, 60.0, 20.0, 2, 3),
+    ("optimizer=adamw", 0, 45.0, 10.0, 0, 65.0, 30.0, 1, 2),
+]
+# what the tables print per row, over its completed seeds: final top-1 err mean, std, 95% half-width, final top-5
+# err mean, best top-1 err mean, best epoch mean. sgd: finals 56 / 60 -> mean 58, std 2 sqrt 2 = 2.83, half-width
+# t(0.975, 1) x 2.83 / sqrt 2 = 12.7062 x 2 = 25.41; top-5 19 / 20 -> 19.50; bests 55 / 48 -> 51.50
+EXPECTED_ROWS = {
+    "v2": ("38.00", "-", "-", "3.00", "35.00", "1.0"),
+    "rmsprop": ("30.00", "-", "-", "10.00", "20.00", "1.0"),
+    "label_smoothing": ("-", "-", "-", "-", "-", "-"),  # diverged: no completed seed to average
+    "optimizer=sgd": ("58.00", "2.83", "25.41", "19.50", "51.50", "1.0"),
+    "optimizer=adamw": ("65.00", "-", "-", "30.00", "45.00", "0.0"),
 }
 
 
@@ -80,9 +94,9 @@ EXPECTED = {
 def sweep(tmp_path: Path) -> Path:
     """A multirun directory whose results.json files come from the runner's own writer and summary."""
     root = tmp_path / "multirun" / "2026-12-01" / "09-00-00"
-    for number, (choice, status, step, top1, top5, loss) in enumerate(RUNS):
+    for number, (choice, seed, status, step, top1, top5, loss) in enumerate(RUNS):
         job = root / str(number)
-        overrides = [choice, *COMMON]
+        overrides = [choice, f"seed={seed}", *COMMON]
         (job / ".hydra").mkdir(parents=True)
         (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
         rows = history(top1, top5, loss)
@@ -101,35 +115,40 @@ def sweep(tmp_path: Path) -> Path:
 
 def test_report_prints_each_runs_best_and_final_in_the_papers_row_order(sweep, tmp_path, capsys):
     out = tmp_path / "out"
-    assert report_main([str(sweep), "--out", str(out), "--format", "md,csv", "--width", "220"]) == 0
+    assert report_main([str(sweep), "--out", str(out), "--format", "md,csv", "--width", "250"]) == 0
     terminal = capsys.readouterr().out
 
-    rows = list(csv.DictReader((out / "report.csv").open()))
-    assert [r["name"] for r in rows] == ["v2", "rmsprop", "label_smoothing", "optimizer=sgd", "optimizer=adamw"]
-    for row in rows:
-        top1_best, top5_best, best_epoch, top1_final, top5_final, final_epoch = EXPECTED[row["name"]]
-        got = [float(row[k]) for k in ("top1_err_best", "top5_err_best", "top1_err_final", "top5_err_final")]
-        assert got == pytest.approx([top1_best, top5_best, top1_final, top5_final]), row["name"]
-        assert (int(row["best_epoch"]), int(row["final_epoch"])) == (best_epoch, final_epoch), row["name"]
-    by_name = {r["name"]: r for r in rows}
-    assert by_name["label_smoothing"]["status"] == "diverged" and by_name["label_smoothing"]["diverged_at_step"] == "25"
-    assert [by_name[n]["epochs"] for n in ("v2", "rmsprop", "optimizer=adamw")] == ["4", "3", "2"]
-    assert float(by_name["v2"]["flops_g"]) == pytest.approx(0.033127712) and by_name["v2"]["params"] == "1382658"
+    runs = list(csv.DictReader((out / "runs.csv").open()))
+    assert [(r["row"], int(r["seed"])) for r in runs] == [(e[0], e[1]) for e in EXPECTED_RUNS]
+    for run, (name, _, top1_best, top5_best, best_epoch, top1_final, top5_final, final_epoch, epochs) in zip(
+            runs, EXPECTED_RUNS):
+        got = [float(run[k]) for k in ("top1_err_best", "top5_err_best", "top1_err_final", "top5_err_final")]
+        assert got == pytest.approx([top1_best, top5_best, top1_final, top5_final]), name
+        assert [int(run[k]) for k in ("best_epoch", "final_epoch", "epochs")] == [best_epoch, final_epoch, epochs]
+    assert runs[2]["status"] == "diverged" and runs[2]["diverged_at_step"] == "25"
+    assert float(runs[0]["flops_g"]) == pytest.approx(0.033127712) and runs[0]["params"] == "1382658"
+
+    rows = {r["row"]: r for r in csv.DictReader((out / "report.csv").open())}
+    assert list(rows) == list(EXPECTED_ROWS)
+    sgd = rows["optimizer=sgd"]
+    assert (sgd["seeds"], sgd["completed"]) == ("2", "2")
+    assert float(sgd["top1_err_mean"]) == pytest.approx(58.0) and float(sgd["top1_err_best_mean"]) == pytest.approx(51.5)
+    assert float(sgd["top1_err_std"]) == pytest.approx(2 * math.sqrt(2))
 
     markdown = (out / "report.md").read_text()
-    table3 = markdown.split("## table3")[1].split("\n## ")[0]
-    runs = markdown.split("## runs")[1].split("\n## ")[0]
-    assert "| v2 | completed | 35.00 / 10.00 | 38.00 / 3.00 | 1.38 M | 0.033 | 123.4 | 4 | 1m 15s |" in table3
-    assert "| rmsprop | completed | 20.00 / 5.00 | 30.00 / 10.00 | 1.38 M | 0.033 | 123.4 | 3 | 1m 15s |" in table3
-    assert "| label_smoothing | diverged @ step 25 | 60.00 / 30.00 | 90.00 / 50.00 | 1.38 M | 0.033 | - | 2 |" in table3
-    assert "| optimizer=sgd | completed | 55.00 / 20.00 | 56.00 / 19.00 |" in runs
-    assert "| optimizer=adamw | completed | 45.00 / 10.00 | 65.00 / 30.00 |" in runs
-    assert table3.index("| v2 |") < table3.index("| rmsprop |") < table3.index("| label_smoothing |")
+    for name, (final, std, ci95, final5, best, best_epoch) in EXPECTED_ROWS.items():
+        seeds = 2 if name == "optimizer=sgd" else 1
+        status = {"label_smoothing": "diverged @ step 25", "optimizer=sgd": "2 completed"}.get(name, "completed")
+        line = f"| {name} | {seeds} | {status} | {final} | {std} | {ci95} | {final5} | "
+        assert line in markdown, line
+        tail = f" | {best} | {best_epoch} | 1.38 M | 0.033 |"
+        assert tail in markdown.split(line)[1].splitlines()[0], (name, tail)
+    assert markdown.index("| v2 |") < markdown.index("| rmsprop |") < markdown.index("| label_smoothing |")
 
-    cells = {}
-    for line in terminal.splitlines():  # rich rows: │ name │ status │ best │ final │ ...
+    printed = {}
+    for line in terminal.splitlines():  # rich rows: │ row │ seeds │ status │ top1_err_mean │ ... (effects come later)
         parts = [p.strip() for p in line.split("│")]
-        if len(parts) > 5 and parts[1] in EXPECTED:
-            cells[parts[1]] = parts[3:5]
-    assert cells == {name: [f"{e[0]:.2f} / {e[1]:.2f}", f"{e[3]:.2f} / {e[4]:.2f}"] for name, e in EXPECTED.items()}
-    assert "5 runs: 4 completed, 1 diverged, 0 failed" in terminal
+        if len(parts) > 12 and parts[1] in EXPECTED_ROWS and parts[1] not in printed:
+            printed[parts[1]] = (parts[4], parts[5], parts[6], parts[7], parts[10], parts[11])
+    assert printed == EXPECTED_ROWS
+    assert "6 runs: 5 completed, 1 diverged, 0 failed" in terminal
