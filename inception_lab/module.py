@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from inception_lab.optim import weight_decay_groups
+from inception_lab.optim import create_optimizer, head_names
 
 AUX_WEIGHT_BY_MODEL = {"v1": 0.3}  # GoogLeNet §5: 0.3 per head; TF-slim 0.4 for the single v2+ head (§10.6)
 DEFAULT_AUX_WEIGHT = 0.4
@@ -46,6 +46,7 @@ class InceptionClassifier(L.LightningModule):
         divergence_bound: a finite loss above this counts as diverged.
         config: the run's resolved config as plain containers; saved in checkpoints (weights_only-safe) so
             evaluation can rebuild the network.
+        backbone_lr_mult: the backbone's learning rate as a fraction of the head's (fine-tuning; 1 = one rate).
     """
 
     def __init__(
@@ -59,6 +60,7 @@ class InceptionClassifier(L.LightningModule):
         channels_last: bool = False,
         divergence_bound: float = 1.0e4,
         config: dict | None = None,
+        backbone_lr_mult: float = 1.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["model", "optimizer", "scheduler"])
@@ -149,9 +151,17 @@ class InceptionClassifier(L.LightningModule):
             row["train_time_s"] = time.monotonic() - self._train_clock_origin  # time to accuracy (BENCHMARKS.md)
             self.history.append(row)
 
+    @property
+    def backbone(self) -> nn.ModuleList:
+        """The network without its classifier and aux heads (what Lightning's BackboneFinetuning freezes); a view,
+        not a registered sub-module, so state-dict keys stay ``model.<...>``."""
+        heads = head_names(self.model)
+        return nn.ModuleList(m for name, m in self.model.named_children() if name not in heads)
+
     # ---- optimisation -----------------------------------------------------------------------------------------
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(weight_decay_groups(self.model))  # no decay on BN / biases (§1.4)
+        # no decay on BN / biases (§1.4); a slower backbone when fine-tuning
+        optimizer = create_optimizer(self.optimizer_factory, self.model, self.hparams.backbone_lr_mult)
         if self.scheduler_factory is None:
             return optimizer
         total_steps = self.trainer.estimated_stepping_batches  # also sets up the loader: num_training_batches

@@ -8,7 +8,8 @@ Everything here is plain PyTorch (no Lightning, no Hydra), so the configs in ``c
 - ``exponential_step_decay`` / ``cosine`` / ``constant``: ``LambdaLR`` schedules stepped every *optimizer step*
   (the module registers them with ``interval="step"``), expressed in epochs.
 - ``scaled_lr``: the batch-size scaling rule for the papers' learning rate (reference §10.4).
-- ``weight_decay_groups``: parameter groups that decay conv/FC weights only, as TF-slim does (reference §1.4).
+- ``weight_decay_groups``: parameter groups that decay conv/FC weights only, as TF-slim does (reference §1.4), and
+  give the backbone a lower learning rate than the head when fine-tuning (``create_optimizer`` applies it).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ __all__ = [
     "RMSpropTF",
     "constant",
     "cosine",
+    "create_optimizer",
     "exponential_step_decay",
+    "head_names",
     "scaled_lr",
     "weight_decay_groups",
 ]
@@ -186,7 +189,16 @@ class RMSpropTF(torch.optim.Optimizer):
 # ------------------------------------------------------------------------------------------------------------------
 # Weight decay only where TF-slim puts it
 # ------------------------------------------------------------------------------------------------------------------
-def weight_decay_groups(module: torch.nn.Module) -> list[dict]:
+def head_names(network: torch.nn.Module) -> tuple[str, ...]:
+    """The network's sub-modules that map features to classes: ``fc`` and every aux head that is built
+    (``InceptionNet.aux_head_names``). Everything else is the backbone (what fine-tuning freezes or slows down)."""
+    if not isinstance(getattr(network, "fc", None), torch.nn.Module):
+        raise ValueError(f"{type(network).__name__} has no `fc` classifier: cannot tell its head from its backbone")
+    aux = tuple(n for n in getattr(network, "aux_head_names", ()) if getattr(network, n, None) is not None)
+    return ("fc", *aux)
+
+
+def weight_decay_groups(module: torch.nn.Module, backbone_lr_mult: float = 1.0) -> list[dict]:
     """Split ``module``'s trainable parameters into ``[decayed, not decayed]`` optimizer parameter groups.
 
     TF-slim puts its L2 (4e-5) on conv and fully connected *weights* only; BatchNorm scale/offset and biases are
@@ -194,12 +206,40 @@ def weight_decay_groups(module: torch.nn.Module) -> list[dict]:
     one dimension (biases, BN γ/β) goes to the second group, which carries ``weight_decay=0.0``; the first group
     takes the optimizer's own ``weight_decay`` (e.g. ``${regularizer.weight_decay}``). Pass the result where the
     optimizer partial expects its parameters: ``optimizer_partial(weight_decay_groups(model))``.
+
+    Fine-tuning (``backbone_lr_mult != 1``; ``module`` is a network with a ``fc``, see :func:`head_names`): four
+    groups named ``head``, ``head_no_decay``, ``backbone``, ``backbone_no_decay`` (the names Lightning's
+    LearningRateMonitor logs); the backbone's carry ``lr_mult = backbone_lr_mult``, which :func:`create_optimizer`
+    turns into their learning rate. Frozen parameters (``requires_grad=False``) are left out; a group may be empty
+    (a frozen backbone), so that parameters unfrozen later join it (``finetune.Finetuning``).
     """
-    decay, no_decay = [], []
-    for p in module.parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)
-    return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+    def split(named, prefix: str, extra: dict) -> list[dict]:
+        decay, no_decay = [], []
+        for _, p in named:
+            if p.requires_grad:
+                (no_decay if p.ndim <= 1 else decay).append(p)
+        groups = [{"params": decay, **extra}, {"params": no_decay, "weight_decay": 0.0, **extra}]
+        if prefix:
+            groups[0]["name"], groups[1]["name"] = prefix, f"{prefix}_no_decay"
+        return groups
+
+    if backbone_lr_mult == 1.0:
+        return split(module.named_parameters(), "", {})
+    heads = head_names(module)
+    named = list(module.named_parameters())
+    head = [n for n in named if n[0].split(".", 1)[0] in heads]
+    backbone = [n for n in named if n[0].split(".", 1)[0] not in heads]
+    return split(head, "head", {}) + split(backbone, "backbone", {"lr_mult": float(backbone_lr_mult)})
+
+
+def create_optimizer(factory: Callable[..., torch.optim.Optimizer], module: torch.nn.Module,
+                     backbone_lr_mult: float = 1.0) -> torch.optim.Optimizer:
+    """``factory(weight_decay_groups(module, backbone_lr_mult))`` with every group's ``lr`` set to the optimizer's
+    lr times the group's ``lr_mult`` (1 when absent), before any scheduler records its base learning rates."""
+    optimizer = factory(weight_decay_groups(module, backbone_lr_mult))
+    for group in optimizer.param_groups:
+        group["lr"] = optimizer.defaults["lr"] * group.get("lr_mult", 1.0)
+    return optimizer
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -43,9 +43,10 @@ class RunError(ValueError):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from inception_lab.data import DataError
+    from inception_lab.finetune import FinetuneError
     from inception_lab.models import InputTooSmallError, PretrainedError, UnknownModelError
 
-    return (RunError, DataError, InputTooSmallError, UnknownModelError, PretrainedError, TypeError)
+    return (RunError, DataError, FinetuneError, InputTooSmallError, UnknownModelError, PretrainedError, TypeError)
 
 
 def job_overrides() -> list[str]:
@@ -257,6 +258,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         channels_last=bool(cfg.channels_last),
         divergence_bound=cfg.divergence.loss_bound,
         config={**record["config"], "model_args": model_args, **pretrained_record(model)},
+        backbone_lr_mult=float(OmegaConf.select(cfg, "finetune.backbone_lr_mult", default=1.0)),  # +experiment=finetune/..
     )
     if cfg.compile:  # in place (nn.Module.compile): checkpoint keys stay model.<...>, resumable with compile off
         module.model.compile(**OmegaConf.to_container(cfg.compile_options, resolve=True))
