@@ -177,6 +177,116 @@ def load_checkpoint(path: str | os.PathLike, weights: str = "auto", unsafe_load:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Pretrained weights (model.pretrained=...): a network with its conventions and no run behind it
+# ---------------------------------------------------------------------------------------------------------------
+#: data keys that are the weights' conventions: a pretrained member takes them from its weights unless set
+CONVENTION_KEYS = ("image_size", "eval_crop_fraction", "interpolation", "channels")
+
+
+@dataclass
+class LoadedPretrained:
+    """A network built by ``create_model(name, pretrained=source)``; ``model.pretrained_cfg`` holds its conventions."""
+
+    source: str
+    model: nn.Module
+    model_args: dict[str, Any]
+
+    @property
+    def model_name(self) -> str:
+        return str(self.model_args.get("name"))
+
+    @property
+    def cfg(self) -> Any:
+        return self.model.pretrained_cfg
+
+
+def pretrained_model_name(source: str, name: str | None = None) -> str:
+    """``name``, or the network the weights' tensor names (or a lab checkpoint's config) say they are."""
+    if name:
+        return str(name)
+    from inception_lab.models.pretrained import PretrainedError, detect_layout, resolve
+
+    try:
+        weights = resolve(source)
+    except PretrainedError as err:
+        raise EvalError(str(err)) from None
+    network = detect_layout(weights.state)
+    if network is not None:
+        return network.model
+    if weights.model_args and weights.model_args.get("name"):
+        return str(weights.model_args["name"])
+    raise EvalError(f"model.pretrained={source}: its tensors do not say which network they are; add model.name=<v1|"
+                    "bn_inception|v2|v3|v4|inception_resnet_v1|inception_resnet_v2>")
+
+
+def load_pretrained(source: str, name: str | None = None, num_classes: int | None = None) -> LoadedPretrained:
+    """Build the network ``source`` holds (eval mode, CPU) with the weights' own switches and conventions."""
+    from inception_lab.models import create_model
+    from inception_lab.models.pretrained import PretrainedError
+
+    model_name = pretrained_model_name(source, name)
+    try:
+        model = create_model(model_name, pretrained=source, num_classes=num_classes)
+    except PretrainedError as err:
+        raise EvalError(str(err)) from None
+    model.eval()
+    return LoadedPretrained(str(source), model, dict(model.pretrained_cfg.model_args))
+
+
+def pretrained_list(value: Any) -> list[str]:
+    """``model.pretrained``: one source or a list of them (ensemble members); [] when unset."""
+    from omegaconf import ListConfig
+
+    if value is None or value == "":
+        return []
+    return [str(v) for v in (list(value) if isinstance(value, (list, tuple, ListConfig)) else [value])]
+
+
+class ClassOutputs(nn.Module):
+    """The network's outputs for the data's classes, in the data's order (``index[i]`` = output of class i)."""
+
+    def __init__(self, model: nn.Module, index: Sequence[int]) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("index", torch.as_tensor(list(index), dtype=torch.long), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(x)
+        logits = out[0] if isinstance(out, (tuple, list)) else out
+        return logits.index_select(1, self.index.to(logits.device))
+
+
+def class_outputs(cfg: Any, data_classes: Sequence[str], source: str) -> tuple[list[int], str]:
+    """Which output of the weights scores each of the data's classes, and how they were matched (for the record).
+
+    By name when the weights know theirs (ImageNet-1k: the sorted WordNet ids, as an ImageNet-layout folder names
+    its class folders; a subset folder such as 10 ImageNet classes is scored over those 10 outputs); by position
+    when they do not and the counts agree. ``label_offset`` leading outputs (a kept background class) are skipped.
+    """
+    offset = int(getattr(cfg, "label_offset", 0) or 0)
+    names = getattr(cfg, "class_names", None)
+    classes = int(cfg.num_classes) - offset
+    data_classes = [str(c) for c in data_classes]
+    if names:
+        position = {str(n): i for i, n in enumerate(names)}
+        missing = [c for c in data_classes if c not in position]
+        if missing:
+            raise EvalError(
+                f"model.pretrained={source}: the data's classes are not among the weights' {len(names)} (first "
+                f"unknown: {', '.join(missing[:3])}); the class folders must be named as the weights name their "
+                "classes (ImageNet: WordNet ids such as n01440764)"
+            )
+        how = ("all classes, matched by name" if len(data_classes) == len(names)
+               else f"{len(data_classes)} of the weights' {len(names)} classes, matched by name (softmax over these)")
+        shift = int(cfg.num_classes) - len(names)  # a kept background output comes before the named classes
+        return [position[c] + shift for c in data_classes], how
+    if classes != len(data_classes):
+        raise EvalError(f"model.pretrained={source}: the weights have {classes} classes and no class names, the data "
+                        f"{len(data_classes)}; evaluate on data with the same {classes} classes (same order)")
+    return [i + offset for i in range(classes)], "by position (the weights carry no class names)"
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Crop sets (reference §11)
 # ---------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -533,6 +643,38 @@ def build_datamodule(data_config: dict[str, Any], overrides: dict[str, Any] | No
     return datamodule
 
 
+def member_data_config(recorded: dict[str, Any] | None, chosen: dict[str, Any],
+                       conventions: dict[str, Any]) -> dict[str, Any]:
+    """The data config one member evaluates with. ``chosen`` = the non-null ``data.*`` of the command line (with
+    ``data=<group>``: that data set). A checkpoint keeps its run's recorded config unless ``chosen`` names another
+    data module; then, as for pretrained weights (``recorded=None``), the data set is ``chosen`` and the member's own
+    ``conventions`` (input size, crop fraction, interpolation, channels) fill what the command line leaves unset."""
+    if recorded is not None and chosen.get("_target_", recorded.get("_target_")) == recorded.get("_target_"):
+        return {**recorded, **chosen}
+    if "_target_" not in chosen:
+        raise EvalError("model.pretrained=... has no run to take its images from: add data=imagefolder "
+                        "data.root=<folder> (ImageNet layout: <root>/val/<class>/<image>)")
+    return {**{k: v for k, v in conventions.items() if v is not None}, **chosen}
+
+
+def used_conventions(datamodule: Any) -> dict[str, Any]:
+    """What a member's inputs went through: normalisation, input size, and for image files crop and resampling."""
+    transform = getattr(datamodule, "eval_transform", None)
+    return {"mean": list(datamodule.mean), "std": list(datamodule.std), "input_size": int(datamodule.image_size),
+            "crop_fraction": getattr(transform, "fraction", None), "interpolation": getattr(transform, "interpolation", None)}
+
+
+def describe_conventions(conventions: dict[str, Any]) -> str:
+    """One line: ``mean 0.5/0.5/0.5, std 0.5/0.5/0.5, 299 px, crop 0.875, bicubic``."""
+    parts = [f"mean {'/'.join(f'{m:g}' for m in conventions['mean'])}",
+             f"std {'/'.join(f'{v:g}' for v in conventions['std'])}", f"{conventions['input_size']} px"]
+    if conventions.get("crop_fraction") is not None:
+        parts.append(f"crop {conventions['crop_fraction']:g}")
+    if conventions.get("interpolation"):
+        parts.append(str(conventions["interpolation"]))
+    return ", ".join(parts)
+
+
 def split_dataset(datamodule: Any, split: str) -> Any:
     from inception_lab.data import DataError
 
@@ -582,22 +724,29 @@ def checkpoint_list(value: Any) -> list[str]:
     from omegaconf import ListConfig
 
     if value is None or value == "" or value == "???":
-        raise EvalError("ckpt is required: inception-lab-eval ckpt=<run dir or .ckpt> "
-                        "(a list [a.ckpt,b.ckpt] = ensemble)")
+        raise EvalError("ckpt is required: inception-lab-eval ckpt=<run dir or .ckpt> (a list [a.ckpt,b.ckpt] = "
+                        "ensemble), or model.pretrained=<weights> data=imagefolder data.root=<folder>")
     items = list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
     if not items:
         raise EvalError("ckpt=[]: give at least one checkpoint")
     return [str(item) for item in items]
 
 
-def default_output_path(paths: list[Path], split: str, crop_name: str, run_dir: Path) -> Path:
+def default_output_path(members: list[Path | str], split: str, crop_name: str, run_dir: Path) -> Path:
     """``<run>/eval/<ckpt stem>-<split>-<crops>.json``; an ensemble goes to the first member's run:
-    ``eval/ensemble<M>-<hash of the member paths>-<split>-<crops>.json``."""
-    if len(paths) == 1:
-        stem = paths[0].stem
+    ``eval/ensemble<M>-<hash of the members>-<split>-<crops>.json``; weights alone (``model.pretrained``) go to
+    ``./eval/pretrained-<weights name>-<split>-<crops>.json``."""
+    if len(members) == 1:
+        member = members[0]
+        if isinstance(member, Path):
+            stem = member.stem
+        else:
+            name = str(member).split(":", 1)[-1].rstrip("/")
+            name = Path(name).stem if Path(os.path.expanduser(name)).is_file() else name.replace("/", "_")
+            stem = f"pretrained-{name}"
     else:
-        digest = hashlib.sha1("\n".join(str(p) for p in paths).encode()).hexdigest()[:8]
-        stem = f"ensemble{len(paths)}-{digest}"
+        digest = hashlib.sha1("\n".join(str(p) for p in members).encode()).hexdigest()[:8]
+        stem = f"ensemble{len(members)}-{digest}"
     return run_dir / EVAL_DIRNAME / f"{stem}-{split}-{crop_name}.json"
 
 
@@ -630,36 +779,56 @@ def evaluate(cfg: Any, progress_factory: Any = None) -> dict[str, Any]:
         raise EvalError(f"eval.split must be one of {', '.join(SPLITS)}, got {split!r}")
     device = resolve_device(ev.device)
     autocast_dtype = resolve_autocast(ev.precision, device)
-    ckpt_values = checkpoint_list(cfg.ckpt)
+    sources = pretrained_list(OmegaConf.select(cfg, "model.pretrained"))
+    ckpt_values = checkpoint_list(cfg.ckpt) if cfg.get("ckpt") not in (None, "", "???") or not sources else []
     paths = [resolve_checkpoint_path(v).resolve() for v in ckpt_values]
-    first_run = paths[0].parent.parent if paths[0].parent.name == "checkpoints" else paths[0].parent
+    if paths:
+        first_run = paths[0].parent.parent if paths[0].parent.name == "checkpoints" else paths[0].parent
+    else:
+        first_run = Path.cwd()  # weights alone have no run directory
     output = Path(os.path.expanduser(str(ev.output))) if ev.output else default_output_path(
-        paths, split, crop_set.name, first_run)
+        [*paths, *sources], split, crop_set.name, first_run)
     if output.name == "results.json":
         raise EvalError(f"eval.output={output}: that is the run's own results.json; an evaluation never replaces it")
     if output.exists() and not ev.overwrite:
         raise EvalError(f"{output} exists (an earlier evaluation); pass eval.overwrite=true to replace it, or "
                         "eval.output=<file>")
 
-    data_overrides = OmegaConf.to_container(cfg.data, resolve=True) if cfg.get("data") is not None else {}
+    chosen = {k: v for k, v in (OmegaConf.to_container(cfg.data, resolve=True) if cfg.get("data") is not None
+                                else {}).items() if v is not None}
+    model_name = OmegaConf.select(cfg, "model.name")
     limit = int(ev.limit_batches) if ev.limit_batches else None
     datamodules: dict[str, Any] = {}
     members: list[dict[str, Any]] = []
     combined: torch.Tensor | None = None
     labels: torch.Tensor | None = None
     images_seconds = 0.0
-    for path in paths:
-        loaded = load_checkpoint(path, weights=str(ev.weights), unsafe_load=bool(ev.unsafe_load))
-        data_config = dict(loaded.config.get("data") or {})
-        key = json.dumps([data_config, data_overrides], sort_keys=True, default=str)
+    first_member = str(paths[0]) if paths else sources[0]
+    for kind, item in [*(("ckpt", p) for p in paths), *(("pretrained", s) for s in sources)]:
+        if kind == "ckpt":
+            loaded = load_checkpoint(item, weights=str(ev.weights), unsafe_load=bool(ev.unsafe_load))
+            recorded = dict(loaded.config.get("data") or {})
+            conventions = {k: recorded.get(k) for k in CONVENTION_KEYS}
+        else:
+            loaded = load_pretrained(item, model_name)
+            recorded = None
+            pc = loaded.cfg
+            conventions = {"image_size": pc.input_size, "eval_crop_fraction": pc.crop_pct,
+                           "interpolation": pc.interpolation, "channels": loaded.model_args.get("in_chans", 3)}
+        data_config = member_data_config(recorded, chosen, conventions)
+        key = json.dumps(data_config, sort_keys=True, default=str)
         if key not in datamodules:
-            datamodules[key] = build_datamodule(data_config, data_overrides)
+            datamodules[key] = build_datamodule(data_config)
         datamodule = datamodules[key]
-        # as training did: the family's normalisation and, where the data config leaves it unset, its eval crop
+        # as training did: the family's (or the weights') normalisation and, where unset, its eval crop
         if hasattr(datamodule, "apply_model_defaults"):
             datamodule.apply_model_defaults(loaded.model.defaults)
         else:
             datamodule.set_normalization(loaded.model.defaults.mean, loaded.model.defaults.std)
+        network, classes_how = loaded.model, "the run's own classes"
+        if kind == "pretrained":
+            index, classes_how = class_outputs(loaded.cfg, datamodule.class_names, item)
+            network = ClassOutputs(loaded.model, index)
         dataset = split_dataset(datamodule, split)
         input_size = int(datamodule.image_size)
         batch_size = int(ev.batch_size or datamodule.batch_size)
@@ -670,7 +839,7 @@ def evaluate(cfg: Any, progress_factory: Any = None) -> dict[str, Any]:
         if progress_factory is not None:
             progress = progress_factory(f"{loaded.model_name} · {crop_set.name} crops", len(source))
         try:
-            prediction = predict(loaded.model, source, mean, std, int(ev.views_per_forward), autocast_dtype, progress)
+            prediction = predict(network, source, mean, std, int(ev.views_per_forward), autocast_dtype, progress)
         finally:
             if progress is not None and hasattr(progress, "close"):
                 progress.close()
@@ -678,35 +847,44 @@ def evaluate(cfg: Any, progress_factory: Any = None) -> dict[str, Any]:
             labels = prediction.labels
         elif not torch.equal(labels, prediction.labels) or combined.shape[-1] != prediction.log_probs.shape[-1]:
             raise EvalError(
-                f"ensemble members see different data: {path} does not evaluate the same images / classes as "
-                f"{paths[0]} (same dataset, split and class index needed)"
+                f"ensemble members see different data: {item} does not evaluate the same images / classes as "
+                f"{first_member} (same dataset, split and class index needed)"
             )
         # running sum of the members' probabilities, kept in log space
         combined = prediction.log_probs if combined is None else torch.logaddexp(combined, prediction.log_probs)
         images_seconds += prediction.seconds
         model_info = {"name": loaded.model_name, "input_size": input_size,
                       "params": sum(p.numel() for p in loaded.model.parameters())}
-        run_dir = loaded.run_dir
-        members.append({
-            "checkpoint": str(loaded.path),
-            "run_dir": str(run_dir),
-            "run_name": _run_name(run_dir),
-            "experiment": loaded.config.get("experiment_name"),
-            "model": model_info,
-            "model_args": loaded.model_args,
-            "weights": loaded.weights,
-            "has_ema": loaded.has_ema,
-            "epoch": loaded.epoch,
-            "global_step": loaded.global_step,
+        member: dict[str, Any] = {"kind": kind, "model": model_info, "model_args": loaded.model_args}
+        if kind == "ckpt":
+            run_dir = loaded.run_dir
+            member.update({
+                "checkpoint": str(loaded.path),
+                "run_dir": str(run_dir),
+                "run_name": _run_name(run_dir),
+                "experiment": loaded.config.get("experiment_name"),
+                "weights": loaded.weights,
+                "has_ema": loaded.has_ema,
+                "epoch": loaded.epoch,
+                "global_step": loaded.global_step,
+                "run_metrics": _run_metrics(run_dir),
+            })
+        else:
+            weights_cfg = {k: v for k, v in loaded.cfg.to_dict().items() if k not in ("class_names", "model_args")}
+            member.update({"checkpoint": None, "pretrained": item, "run_name": None, "weights": "pretrained",
+                           "weights_cfg": weights_cfg})
+        member.update({
+            "conventions": used_conventions(datamodule),
+            "classes": classes_how,
             "views": prediction.views,
             "seconds": prediction.seconds,
             "images_per_second": len(prediction.labels) / prediction.seconds if prediction.seconds > 0 else None,
             "metrics": metrics_from_log_probs(prediction.log_probs, prediction.labels),
-            "run_metrics": _run_metrics(run_dir),
         })
-        del loaded
+        members.append(member)
+        del loaded, network
     assert combined is not None and labels is not None
-    ensemble_log_probs = combined - math.log(len(paths))
+    ensemble_log_probs = combined - math.log(len(members))
     metrics = metrics_from_log_probs(ensemble_log_probs, labels)
     names = [m["model"]["name"] for m in members]
     published = [p.as_dict() for p in published_for(names, crop_set.num_views)]

@@ -3,6 +3,7 @@
     inception-lab-eval ckpt=outputs/runs/.../checkpoints/last.ckpt               # single centre crop
     inception-lab-eval ckpt=outputs/runs/2026-11-21/10-00-00 eval.crops=12       # a run dir = its last.ckpt
     inception-lab-eval ckpt=[a/checkpoints/last.ckpt,b/checkpoints/last.ckpt] eval.crops=144   # ensemble
+    inception-lab-eval model.pretrained=timm:inception_v3.tf_in1k data=imagefolder data.root=/data/imagenet
 
 Bad input (missing, truncated or foreign checkpoint; unknown crop set; missing data; an earlier record in the
 way) ends with one ``error:`` line and exit status 2.
@@ -37,6 +38,8 @@ def print_eval(record: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from inception_lab.evaluate import describe_conventions
+
     crops = record["crops"]
     members = record["members"]
     table = Table(title=f"inception-lab-eval · {crops['name']} crops", show_header=False, title_justify="left")
@@ -44,11 +47,16 @@ def print_eval(record: dict[str, Any]) -> None:
     table.add_column(overflow="fold")
     if len(members) == 1:
         member = members[0]
-        table.add_row("checkpoint", escape(member["checkpoint"]))
+        if member.get("pretrained"):
+            table.add_row("weights", escape(f"{member['pretrained']} ({member['weights_cfg']['layout']} layout)"))
+        else:
+            table.add_row("checkpoint", escape(member["checkpoint"]))
         table.add_row("model", f"{member['model']['name']} @ {member['model']['input_size']} px, "
                                f"{member['weights']} weights")
+        table.add_row("conventions", escape(describe_conventions(member["conventions"])))
+        table.add_row("classes", escape(member["classes"]))
     else:
-        table.add_row("ensemble", f"{len(members)} checkpoints, mean softmax")
+        table.add_row("ensemble", f"{len(members)} networks, mean softmax")
     protocol = f"{crops['label'] or crops['name']}: {crops['views']} view(s) per image"
     if crops.get("shorter_sides_px"):
         protocol += (f"; shorter sides {crops['shorter_sides_px']} px, {crops['squares']} square(s), corners "
@@ -58,7 +66,7 @@ def print_eval(record: dict[str, Any]) -> None:
     table.add_row("images", f"{record['num_images']} ({record['split']} split)")
     table.add_row("top-1 / top-5 error", _pair(record["metrics"]))
     table.add_row("NLL of mean softmax", _fmt(record["metrics"]["loss"], ".4f"))
-    if len(members) == 1:
+    if len(members) == 1 and members[0].get("run_dir"):
         run_metrics = members[0].get("run_metrics") or {}
         table.add_row("run's own val (final)", _pair(run_metrics.get("final")))
     for published in record.get("published", []):
@@ -68,12 +76,12 @@ def print_eval(record: dict[str, Any]) -> None:
     console.print(table)
     if len(members) > 1:
         detail = Table(title="members", title_justify="left")
-        for column in ("#", "run", "model", "weights", "top-1 / top-5 err"):
+        for column in ("#", "run / weights", "model", "weights", "conventions", "top-1 / top-5 err"):
             detail.add_column(column, overflow="fold")
         for index, member in enumerate(members, 1):
-            detail.add_row(str(index), escape(member.get("run_name") or member["checkpoint"]),
+            detail.add_row(str(index), escape(member.get("run_name") or member["checkpoint"] or member["pretrained"]),
                            f"{member['model']['name']} @ {member['model']['input_size']} px", member["weights"],
-                           _pair(member["metrics"]))
+                           escape(describe_conventions(member["conventions"])), _pair(member["metrics"]))
         console.print(detail)
 
 
@@ -117,7 +125,8 @@ def main(cfg: DictConfig) -> float | None:
     try:
         record = evaluate(cfg, progress_factory=_progress_factory())
     except MissingMandatoryValue:
-        _fail("ckpt is required: inception-lab-eval ckpt=<run dir or .ckpt> (a list [a.ckpt,b.ckpt] = an ensemble)")
+        _fail("ckpt is required: inception-lab-eval ckpt=<run dir or .ckpt> (a list [a.ckpt,b.ckpt] = an ensemble), "
+              "or model.pretrained=<weights> data=imagefolder data.root=<folder>")
     except (EvalError, DataError, InputTooSmallError, UnknownModelError) as err:
         _fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
     print_eval(record)
