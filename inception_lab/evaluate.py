@@ -30,7 +30,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -761,6 +761,25 @@ def _run_metrics(run_dir: Path) -> dict[str, Any] | None:
     return metrics if isinstance(metrics, dict) else None
 
 
+MIRROR_RULES = ("auto", "true", "false")
+
+
+def mirror_rule(crop_set: CropSet, rule: str, trained_with_flips: bool) -> CropSet:
+    """The crop set one member is evaluated with. The papers' 10/12/144-crop protocols mirror every view, which
+    is only a view of the same class for a network trained with horizontal flips (ImageNet photos; every published
+    set of weights). ``auto``: mirror only for such members, so a network trained without flips (the digits: a
+    mirrored digit is another glyph) keeps the unmirrored half of the protocol. ``true`` / ``false``: always / never.
+    """
+    if rule not in MIRROR_RULES:
+        raise EvalError(f"eval.mirror={rule!r}: use one of {', '.join(MIRROR_RULES)} (auto = mirror views only for "
+                        "networks trained with horizontal flips)")
+    if rule == "false" or (rule == "auto" and not trained_with_flips):
+        return replace(crop_set, mirror=False)
+    if rule == "true":
+        return replace(crop_set, mirror=True)
+    return crop_set
+
+
 def evaluate(cfg: Any, progress_factory: Any = None) -> dict[str, Any]:
     """The ``inception-lab-eval`` job: load every checkpoint, predict the split, average, write the record.
 
@@ -832,7 +851,9 @@ def evaluate(cfg: Any, progress_factory: Any = None) -> dict[str, Any]:
         dataset = split_dataset(datamodule, split)
         input_size = int(datamodule.image_size)
         batch_size = int(ev.batch_size or datamodule.batch_size)
-        source = ViewSource(datamodule, dataset, crop_set, input_size, batch_size, int(datamodule.num_workers),
+        member_crops = mirror_rule(crop_set, str(ev.get("mirror", "auto")),
+                                   trained_with_flips=True if recorded is None else bool(recorded.get("flip")))
+        source = ViewSource(datamodule, dataset, member_crops, input_size, batch_size, int(datamodule.num_workers),
                             device, limit)
         mean, std = datamodule.mean, datamodule.std
         progress = None
@@ -874,6 +895,7 @@ def evaluate(cfg: Any, progress_factory: Any = None) -> dict[str, Any]:
             member.update({"checkpoint": None, "pretrained": item, "run_name": None, "weights": "pretrained",
                            "weights_cfg": weights_cfg})
         member.update({
+            "mirrored": member_crops.mirror,
             "conventions": used_conventions(datamodule),
             "classes": classes_how,
             "views": prediction.views,
@@ -896,7 +918,8 @@ def evaluate(cfg: Any, progress_factory: Any = None) -> dict[str, Any]:
         "split": split,
         "num_images": int(labels.numel()),
         "limit_batches": limit,
-        "crops": crop_set.describe(members[0]["model"]["input_size"]),
+        "crops": {**replace(crop_set, mirror=members[0]["mirrored"]).describe(members[0]["model"]["input_size"]),
+                  "protocol_mirrors": crop_set.mirror, "mirror_rule": str(ev.get("mirror", "auto"))},
         "averaging": "arithmetic mean of softmax probabilities over views"
                      + (" and models" if len(members) > 1 else ""),
         "metrics": metrics,

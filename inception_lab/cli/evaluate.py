@@ -63,6 +63,10 @@ def print_eval(record: dict[str, Any]) -> None:
                      f"{'on' if crops['corners'] else 'off'}, full square {'on' if crops['full_square'] else 'off'}, "
                      f"mirror {'on' if crops['mirror'] else 'off'}")
     table.add_row("protocol", escape(protocol))
+    unmirrored = [m for m in members if not m.get("mirrored", True)]
+    if crops.get("protocol_mirrors") and unmirrored:
+        table.add_row("[yellow]mirror[/]", "views not mirrored for networks trained without horizontal flips (a "
+                      "mirrored digit is another glyph); eval.mirror=true mirrors anyway")
     table.add_row("images", f"{record['num_images']} ({record['split']} split)")
     table.add_row("top-1 / top-5 error", _pair(record["metrics"]))
     table.add_row("NLL of mean softmax", _fmt(record["metrics"]["loss"], ".4f"))
