@@ -394,8 +394,8 @@ def record_failure(cfg: DictConfig, reason: str) -> None:
 
 
 def run_job(cfg: DictConfig) -> float | None:
-    """One job of the ``inception-lab`` console script (``main``). Returns the best val top-1 (the value a Hydra
-    sweeper optimises). A module-level function of its own so that launchers that ship the job to another process
+    """One job of the ``inception-lab`` console script (``main``). Returns the best val top-1 of a completed run (the
+    value a Hydra sweeper optimises; None for a diverged or failed one). A module-level function of its own so that launchers that ship the job to another process
     (submitit) pickle it by reference."""
     distributed.install()
     distributed.adopt_submitit_local_tasks()
@@ -418,6 +418,8 @@ def run_job(cfg: DictConfig) -> float | None:
             error_console.print(f"[bold red]error:[/] job crashed: {type(err).__name__}: {err}", highlight=False, soft_wrap=True)
             return None
         raise
+    if record["status"] != "completed":  # a diverged run has no value to optimise (Optuna: a FAIL trial)
+        return None
     best = (record["metrics"].get("best") or {}).get("top1")
     return None if best is None or math.isnan(best) else best
 
