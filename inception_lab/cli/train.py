@@ -35,6 +35,7 @@ from inception_lab.results import (
     summarize_history,
     write_results,
 )
+from inception_lab.tracking import prepare_wandb, save_wandb_run
 
 
 class RunError(ValueError):
@@ -262,6 +263,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         module.model.compile(**OmegaConf.to_container(cfg.compile_options, resolve=True))
     module.flops_per_batch = 3 * flops["flops"] * datamodule.batch_size  # forward + backward ~ 3x forward
 
+    prepare_wandb(cfg, ckpt_path)  # a resumed run continues its W&B run; a sweep's jobs share a group
     loggers = instantiate_named(cfg.get("logger"))
     callbacks = instantiate_named(cfg.get("callbacks")) + progress_callbacks()
     if not loggers:  # logger=none: Lightning refuses a LearningRateMonitor with nothing to write to
@@ -293,6 +295,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if trainer.is_global_zero:
         run_dir.mkdir(parents=True, exist_ok=True)
         datamodule.save_class_index(run_dir)  # eval and report map class indices back to names with it
+        save_wandb_run(loggers, run_dir)  # <run dir>/wandb.json: the id a resume continues
 
     fit_started = time.time()
     try:
