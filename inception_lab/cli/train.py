@@ -35,6 +35,7 @@ from inception_lab.results import (
     summarize_history,
     write_results,
 )
+from inception_lab.tracking import prepare_wandb, save_wandb_run
 
 
 class RunError(ValueError):
@@ -264,6 +265,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         module.model.compile(**OmegaConf.to_container(cfg.compile_options, resolve=True))
     module.flops_per_batch = 3 * flops["flops"] * datamodule.batch_size  # forward + backward ~ 3x forward
 
+    prepare_wandb(cfg, ckpt_path)  # a resumed run continues its W&B run; a sweep's jobs share a group
     loggers = instantiate_named(cfg.get("logger"))
     callbacks = instantiate_named(cfg.get("callbacks")) + progress_callbacks()
     if not loggers:  # logger=none: Lightning refuses a LearningRateMonitor with nothing to write to
@@ -295,6 +297,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if trainer.is_global_zero:
         run_dir.mkdir(parents=True, exist_ok=True)
         datamodule.save_class_index(run_dir)  # eval and report map class indices back to names with it
+        save_wandb_run(loggers, run_dir)  # <run dir>/wandb.json: the id a resume continues
 
     fit_started = time.time()
     try:
@@ -396,8 +399,8 @@ def record_failure(cfg: DictConfig, reason: str) -> None:
 
 
 def run_job(cfg: DictConfig) -> float | None:
-    """One job of the ``inception-lab`` console script (``main``). Returns the best val top-1 (the value a Hydra
-    sweeper optimises). A module-level function of its own so that launchers that ship the job to another process
+    """One job of the ``inception-lab`` console script (``main``). Returns the best val top-1 of a completed run (the
+    value a Hydra sweeper optimises; None for a diverged or failed one). A module-level function of its own so that launchers that ship the job to another process
     (submitit) pickle it by reference."""
     distributed.install()
     distributed.adopt_submitit_local_tasks()
@@ -420,6 +423,8 @@ def run_job(cfg: DictConfig) -> float | None:
             error_console.print(f"[bold red]error:[/] job crashed: {type(err).__name__}: {err}", highlight=False, soft_wrap=True)
             return None
         raise
+    if record["status"] != "completed":  # a diverged run has no value to optimise (Optuna: a FAIL trial)
+        return None
     best = (record["metrics"].get("best") or {}).get("top1")
     return None if best is None or math.isnan(best) else best
 
