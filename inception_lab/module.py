@@ -4,6 +4,12 @@ Loss (reference §10.6-§10.7): cross-entropy with label smoothing on the main l
 same loss on each auxiliary head. Metrics: top-1 / top-5 accuracy (torchmetrics), synchronised across ranks.
 Optimizer and scheduler come from config as Hydra partials. A non-finite loss, or one above
 ``divergence_bound``, stops the run cleanly and is recorded (``diverged_at_step``), never raised.
+
+A training step reads nothing back from the device (no ``.item()``, ``bool(tensor)``, NaN check or cross-rank
+vote per step), so a GPU is never left idle waiting for the host: the first bad step is kept in a device tensor
+and looked at every ``trainer.log_every_n_steps`` steps and at the end of each epoch (one read, one all-reduce
+under DDP). A run that diverges therefore trains at most that many steps more before it stops; what it records is
+the first bad step.
 """
 
 from __future__ import annotations
@@ -24,12 +30,8 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from inception_lab.optim import create_optimizer, head_names
 
-AUX_WEIGHT_BY_MODEL = {"v1": 0.3}  # GoogLeNet §5: 0.3 per head; TF-slim 0.4 for the single v2+ head (§10.6)
-DEFAULT_AUX_WEIGHT = 0.4
-
-
-def default_aux_weight(model_name: str) -> float:
-    return AUX_WEIGHT_BY_MODEL.get(model_name, DEFAULT_AUX_WEIGHT)
+DEFAULT_AUX_WEIGHT = 0.4  # the networks' own value is model.defaults.aux_weight (0.3 for GoogLeNet)
+NOT_DIVERGED = torch.iinfo(torch.int64).max  # "no bad step yet" in the device-side first-bad-step tensor
 
 
 class InceptionClassifier(L.LightningModule):
@@ -68,22 +70,25 @@ class InceptionClassifier(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         top_k = min(5, num_classes)
-        self.train_loss = MeanMetric()
+        # nan_strategy="disable": no per-update NaN scan (a host read); a diverged epoch's mean is NaN, as it should
+        self.train_loss = MeanMetric(nan_strategy="disable")
         self.train_loss.persistent(True)  # the epoch's running mean survives a mid-epoch resume
-        self.val_loss = MeanMetric()
+        self.val_loss = MeanMetric(nan_strategy="disable")
         self.val_top1 = MulticlassAccuracy(num_classes=num_classes, top_k=1, average="micro")
         self.val_top5 = MulticlassAccuracy(num_classes=num_classes, top_k=top_k, average="micro")
         self.history: list[dict[str, float]] = []  # one row per validation epoch; saved in checkpoints
         self.diverged_at_step: int | None = None
-        self.first_train_loss: float | None = None
+        self._first_bad_step: torch.Tensor | None = None  # on the device; NOT_DIVERGED until a step goes bad
+        self._checked_at_step = -1
+        self._first_train_loss: torch.Tensor | float | None = None  # a device tensor until first read
         self._rng_states_to_restore: dict[str, Any] | None = None
         self._train_clock_origin = time.monotonic()
 
     # ---- forward and loss -------------------------------------------------------------------------------------
     def forward(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
-        if self.hparams.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        return self.model(images)
+        # loaders collate channels_last (data/base.py): a no-op then, one copy when the network runs NCHW
+        fmt = torch.channels_last if self.hparams.channels_last else torch.contiguous_format
+        return self.model(images.contiguous(memory_format=fmt))
 
     def compute_loss(self, outputs, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (total loss, main logits). Auxiliary heads (if any) add ``aux_weight`` x their loss each."""
@@ -98,21 +103,55 @@ class InceptionClassifier(L.LightningModule):
     def training_step(self, batch, batch_idx: int):
         images, targets = batch
         loss, _ = self.compute_loss(self(images), targets)
-        if self._diverged(loss):
-            return None  # skip backward/step on every rank; the fit loop stops at should_stop
-        if self.first_train_loss is None:
-            self.first_train_loss = float(loss.detach())
-        self.train_loss.update(loss.detach())
-        self.log("train/loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, batch_size=len(targets))
+        value = loss.detach()
+        self._watch_divergence(value)
+        if self._first_train_loss is None:
+            self._first_train_loss = value.clone()
+        self.train_loss.update(value)
+        self.log("train/loss", value, on_step=True, on_epoch=False, batch_size=len(targets))
         return loss
 
-    def _diverged(self, loss: torch.Tensor) -> bool:
-        bad = not bool(torch.isfinite(loss)) or float(loss.detach()) > self.hparams.divergence_bound
-        bad = self.trainer.strategy.reduce_boolean_decision(bad, all=False)  # any rank diverged -> all stop
-        if bad and self.diverged_at_step is None:
-            self.diverged_at_step = int(self.global_step)
-            self.trainer.should_stop = True
-        return bad
+    @property
+    def first_train_loss(self) -> float | None:
+        """The loss of the first training step (read from the device on first use)."""
+        if isinstance(self._first_train_loss, torch.Tensor):
+            self._first_train_loss = float(self._first_train_loss)
+        return self._first_train_loss
+
+    def _watch_divergence(self, loss: torch.Tensor) -> None:
+        """Remember the first step whose loss is non-finite or above the bound, on the device (no host read)."""
+        if self._first_bad_step is None or self._first_bad_step.device != loss.device:
+            self._first_bad_step = torch.full((), NOT_DIVERGED, dtype=torch.int64, device=loss.device)
+        bad = ~torch.isfinite(loss) | (loss > self.hparams.divergence_bound)
+        step = torch.where(bad, self.global_step, NOT_DIVERGED)
+        self._first_bad_step = torch.minimum(self._first_bad_step, step)
+
+    def check_divergence(self) -> bool:
+        """Read the first bad step (the earliest on any rank): record it and stop the run. Called on every rank at
+        the same points (every ``log_every_n_steps`` batches, epoch and fit end), as it all-reduces."""
+        if self.diverged_at_step is not None:
+            return True
+        if self._first_bad_step is None:
+            return False
+        first = self._first_bad_step.clone()
+        if self.trainer.world_size > 1:
+            first = self.trainer.strategy.reduce(first, reduce_op="min")
+        step = int(first)
+        if step == NOT_DIVERGED:
+            return False
+        self.diverged_at_step = step
+        self.trainer.should_stop = True
+        return True
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        every = max(1, int(self.trainer.log_every_n_steps or 1))
+        step = self.global_step  # optimizer steps so far: the same on every rank, and logging steps are its multiples
+        if step % every == 0 and step != self._checked_at_step:
+            self._checked_at_step = step
+            self.check_divergence()
+
+    def on_train_end(self) -> None:
+        self.check_divergence()  # steps after the epoch's last check (max_steps reached mid-epoch)
 
     def on_train_epoch_start(self) -> None:
         self.train_loss.reset()
@@ -122,6 +161,7 @@ class InceptionClassifier(L.LightningModule):
         return float(self.train_loss.compute()) if self.train_loss.update_called else None
 
     def on_train_epoch_end(self) -> None:
+        self.check_divergence()
         loss = self._epoch_train_loss()
         if loss is not None:
             self.log("train/loss_epoch", loss, sync_dist=True)  # already synced: a no-op mean
@@ -188,7 +228,7 @@ class InceptionClassifier(L.LightningModule):
         state = checkpoint.get("inception_lab", {})
         self.history = list(state.get("history", []))
         self.diverged_at_step = state.get("diverged_at_step")
-        self.first_train_loss = state.get("first_train_loss")
+        self._first_train_loss = state.get("first_train_loss")
         self._rng_states_to_restore = state.get("rng_states")
 
     def on_train_start(self) -> None:

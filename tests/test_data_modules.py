@@ -241,6 +241,6 @@ def test_collate_matches_torchs_default():
     images, labels = collate_images(batch)
     expected_images, expected_labels = default_collate(batch)
     assert torch.equal(images, expected_images) and torch.equal(labels, expected_labels)
-    assert labels.dtype == torch.int64 and images.is_contiguous()
+    assert labels.dtype == torch.int64 and images.is_contiguous(memory_format=torch.channels_last)  # NHWC memory
     tensor_labels = [(torch.zeros(1, 2, 2, dtype=torch.uint8), torch.tensor(7))]
     assert collate_images(tensor_labels)[1].tolist() == [7]

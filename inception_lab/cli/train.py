@@ -206,7 +206,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     check_external_launch()
 
     from inception_lab.models.cost import count_flops, count_parameters
-    from inception_lab.module import InceptionClassifier, default_aux_weight
+    from inception_lab.module import InceptionClassifier
     from inception_lab.runlog import cost_notes, quiet_library_noise
 
     quiet_library_noise()
@@ -255,7 +255,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         scheduler=hydra.utils.instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         num_classes=datamodule.num_classes,
         label_smoothing=cfg.regularizer.label_smoothing,
-        aux_weight=default_aux_weight(cfg.model.name) if aux_weight is None else float(aux_weight),
+        aux_weight=model.defaults.aux_weight if aux_weight is None else float(aux_weight),
         channels_last=bool(cfg.channels_last),
         divergence_bound=cfg.divergence.loss_bound,
         config={**record["config"], "model_args": model_args, **pretrained_record(model)},

@@ -18,6 +18,7 @@ summed across ranks, count every validation image exactly once.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import warnings
@@ -31,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, default_collate
 from torch.utils.data.distributed import DistributedSampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from inception_lab.data.transforms import COLOR_JITTER_MODES, color_jitter_batch, normalize_batch
+from inception_lab.data.transforms import COLOR_JITTER_MODES, color_jitter_batch
 
 # torchdata 0.11 calls torch.set_vital, deprecated in torch 2.9+, on every loader: nothing a user can act on
 warnings.filterwarnings("ignore", message="'set_vital' is deprecated", category=UserWarning)
@@ -78,18 +79,31 @@ class EvalShardSampler(DistributedSampler):
 
 
 def collate_images(batch: list[tuple[torch.Tensor, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Collate ``(uint8 CHW, label)`` samples. In the main process (``num_workers=0``) the images are stacked with
-    numpy: torch's parallel ``stack`` leaves its intra-op threads spinning on the other cores while the next images
-    decode, which tripled the CPU cost per image on a 2-core machine (BENCHMARKS.md). In worker processes (one
-    torch thread each) torch's own collate is kept: it writes the batch straight into shared memory."""
+    """Collate ``(uint8 CHW, label)`` samples straight into a channels_last batch: an ``(N, C, H, W)`` tensor whose
+    memory is NHWC, the layout the network runs in (``channels_last: true``), so neither the host nor the device
+    copies it again. The per-image copy is numpy's (one thread): torch's parallel copy leaves its intra-op threads
+    spinning on the other cores while the next images decode, which tripled the CPU cost per image on a 2-core
+    machine (BENCHMARKS.md). In a worker process the batch is written into shared memory, as torch's collate
+    does, so it reaches the main process without a copy. Labels are stacked without reading them one by one."""
     first = batch[0][0] if batch else None
-    if get_worker_info() is not None or not isinstance(first, torch.Tensor) or first.dtype != torch.uint8:
+    if not isinstance(first, torch.Tensor) or first.dtype != torch.uint8 or first.dim() != 3:
         return default_collate(batch)
-    images = np.empty((len(batch), *first.shape), dtype=np.uint8)  # C-contiguous NCHW, one copy per image
-    for i, sample in enumerate(batch):
-        images[i] = sample[0].numpy()
-    labels = torch.as_tensor([int(sample[1]) for sample in batch], dtype=torch.int64)
-    return torch.from_numpy(images), labels
+    channels, height, width = first.shape
+    shape = (len(batch), height, width, channels)
+    if get_worker_info() is not None:  # shared memory, as torch's default_collate allocates it in workers
+        storage = first._typed_storage()._new_shared(math.prod(shape), device=first.device)
+        out = first.new(storage).view(shape)
+    else:
+        out = torch.empty(shape, dtype=torch.uint8)
+    array = out.numpy()
+    for i, (image, _) in enumerate(batch):
+        array[i] = image.numpy().transpose(1, 2, 0)  # CHW view of an HWC decode: a plain memcpy
+    labels = [sample[1] for sample in batch]
+    if isinstance(labels[0], torch.Tensor):
+        labels_t = torch.stack(labels).to(torch.int64)
+    else:
+        labels_t = torch.as_tensor(labels, dtype=torch.int64)
+    return out.permute(0, 3, 1, 2), labels_t
 
 
 def resolve_root(root: str | os.PathLike | None) -> Path | None:
@@ -99,14 +113,26 @@ def resolve_root(root: str | os.PathLike | None) -> Path | None:
     return Path(os.path.expanduser(str(root))).absolute()
 
 
-def resolve_num_workers(value: int | str) -> int:
-    """``auto`` -> min(8, CPUs this process may use); otherwise a non-negative int."""
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask: what SLURM's cpus_per_task or taskset grants)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover (macOS)
+        return os.cpu_count() or 1
+
+
+def resolve_num_workers(value: int | str, local_processes: int = 1) -> int:
+    """``auto`` -> the CPUs available to each of the ``local_processes`` training processes on this machine, less
+    one for the process itself (it runs the training loop and feeds the device); otherwise a non-negative int.
+
+    Under SLURM each task's affinity already holds only its own ``cpus_per_task`` CPUs, so they are not divided
+    again."""
     if isinstance(value, str) and value.strip().lower() == "auto":
-        try:
-            cpus = len(os.sched_getaffinity(0))
-        except AttributeError:  # pragma: no cover (macOS)
-            cpus = os.cpu_count() or 1
-        return max(0, min(8, cpus))
+        cpus = available_cpus()
+        per_task = os.environ.get("SLURM_CPUS_PER_TASK")
+        if per_task and per_task.isdigit() and cpus <= int(per_task):
+            local_processes = 1  # the affinity mask is this task's share
+        return max(0, cpus // max(1, local_processes) - 1)
     workers = int(value)
     if workers < 0:
         raise ValueError(f"data.num_workers must be >= 0 or 'auto', got {value}")
@@ -150,7 +176,8 @@ class ImageDataModule(L.LightningDataModule):
         self.batch_size = int(batch_size)
         if self.batch_size < 1:
             raise ValueError(f"data.batch_size must be positive, got {batch_size}")
-        self.num_workers = resolve_num_workers(num_workers)
+        self.num_workers_setting = num_workers
+        self.num_workers = resolve_num_workers(num_workers)  # re-resolved per local process when the loaders are built
         self.pin_memory = bool(pin_memory)
         self.persistent_workers = bool(persistent_workers)
         self.prefetch_factor = None if prefetch_factor is None else int(prefetch_factor)
@@ -171,6 +198,7 @@ class ImageDataModule(L.LightningDataModule):
         self.std = tuple(float(s) for s in std)
         if any(s <= 0 for s in self.std):
             raise ValueError(f"normalisation std must be positive, got {self.std}")
+        self._normalization_tensors: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def apply_model_defaults(self, defaults: Any) -> None:
         """Take what the data side needs from a network's ``ModelDefaults`` (DESIGN "a model's face"): mean/std
@@ -189,7 +217,18 @@ class ImageDataModule(L.LightningDataModule):
         """uint8 NCHW -> normalised float NCHW, on the batch's device."""
         x = images.float().div_(255.0)
         x = self.train_device_transform(x) if training else self.eval_device_transform(x)
-        return normalize_batch(x, self.mean, self.std)
+        mean, std = self.normalization_tensors(x.device, x.dtype, x.shape[1])
+        return (x - mean).div_(std)
+
+    def normalization_tensors(self, device: torch.device, dtype: torch.dtype, channels: int):
+        """``(mean, std)`` as (1, C, 1, 1) tensors on ``device``, made once per device (building them per batch is a
+        host-to-device copy every step); a 1-channel batch uses the first channel's values."""
+        key = (device, dtype, channels)
+        if key not in self._normalization_tensors:
+            def as_tensor(values):
+                return torch.tensor(values[:channels], dtype=dtype).view(1, -1, 1, 1).to(device)
+            self._normalization_tensors[key] = (as_tensor(self.mean), as_tensor(self.std))
+        return self._normalization_tensors[key]
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch
@@ -202,7 +241,10 @@ class ImageDataModule(L.LightningDataModule):
     # ---- loaders ------------------------------------------------------------------------------------------------
     def _loader(self, dataset: Dataset, shuffle: bool, drop_last: bool = False, sampler=None,
                 loader_class: type[DataLoader] = DataLoader) -> DataLoader:
-        workers = self.num_workers
+        shard = self.distributed_shard()
+        trainer = self.trainer
+        local = int(trainer.num_devices) if shard is not None and trainer is not None else 1
+        workers = self.num_workers = resolve_num_workers(self.num_workers_setting, local)
         extra: dict[str, Any] = {}
         if workers > 0 and self.prefetch_factor is not None:
             extra["prefetch_factor"] = self.prefetch_factor

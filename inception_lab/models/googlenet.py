@@ -246,7 +246,7 @@ class GoogLeNet(InceptionNet):
 
         mean = IMAGENET_MEAN if v1_variant == "paper" else INCEPTION_MEAN
         std = (1.0, 1.0, 1.0) if v1_variant == "paper" else INCEPTION_STD
-        self.defaults = ModelDefaults(input_size=224, mean=mean, std=std)
+        self.defaults = ModelDefaults(input_size=224, mean=mean, std=std, aux_weight=0.3)  # 0.3 per head (GoogLeNet paper, section 5)
         self._finish(num_classes, bn_eps, bn_momentum)
 
     def forward_trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:

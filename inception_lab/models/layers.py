@@ -233,6 +233,7 @@ class ModelDefaults:
     std: tuple[float, ...] = INCEPTION_STD
     crop_fraction: float = 0.875  # central-crop fraction for single-crop evaluation (§10.8)
     interpolation: str = "bilinear"
+    aux_weight: float = 0.4  # loss weight of each auxiliary head: TF-slim's 0.4 for the single v2+ head
     extra: dict = field(default_factory=dict)
 
 
