@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from inception_lab.module import InceptionClassifier, default_aux_weight
+from inception_lab.module import InceptionClassifier
 
 
 class TinyNet(nn.Module):
@@ -60,7 +60,34 @@ def test_aux_logits_are_weighted_into_the_loss():
     ce = nn.functional.cross_entropy
     assert loss.item() == pytest.approx((ce(logits, targets) + 0.4 * ce(aux, targets)).item(), rel=1e-6)
     assert torch.equal(main, logits)
-    assert default_aux_weight("v1") == 0.3 and default_aux_weight("v3") == 0.4  # reference §10.6
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    (["model=v1", "regularizer=aux", "data.image_size=224"], 0.3),  # GoogLeNet: 0.3 per head
+    (["model=v3", "regularizer=aux", "data.image_size=299"], 0.4),  # TF-slim: 0.4 for the single v2+ head
+    (["model=v1", "regularizer=aux", "data.image_size=224", "regularizer.aux_weight=0.5"], 0.5),  # explicit
+])
+def test_aux_weight_is_the_model_familys_unless_the_config_sets_it(overrides, expected, monkeypatch, tmp_path):
+    """The run's module gets the network's own aux weight (model.defaults) when regularizer.aux_weight is null."""
+    from hydra import compose, initialize_config_dir
+
+    import inception_lab.module
+    from inception_lab.cli.train import train
+    from inception_lab.config_path import CONFIG_DIR
+
+    class Built(Exception):
+        pass
+
+    def capture(**kwargs):
+        raise Built(kwargs["aux_weight"])
+
+    monkeypatch.setattr(inception_lab.module, "InceptionClassifier", capture)
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[*overrides, "data=synthetic",
+                                                       "model.width_mult=0.25", f"paths.output_dir={tmp_path}"])
+    with pytest.raises(Built) as built:
+        train(cfg)
+    assert built.value.args[0] == expected
 
 
 def _fit(module: InceptionClassifier, max_epochs: int = 3) -> L.Trainer:
