@@ -47,6 +47,33 @@ def generate(folder: Path, images: int, sizes: list[tuple[int, int]], classes: i
     return folder
 
 
+def upscale_photos(source: Path, folder: Path, images: int, sizes: list[tuple[int, int]]) -> Path:
+    """Real photos at ImageNet's sizes: the first ``images`` JPEGs of an ImageNet-layout folder (``source``:
+    ``<split>/<class>/*``; smaller photos, e.g. 224 px), resized (bicubic) in turn to each of ``sizes`` and saved as
+    JPEG quality 90 under ``folder/train/<class>/``. Upscaling keeps real photographic content (edges, colour
+    statistics) at the pixel counts the decoder sees on ImageNet; fine detail is smoother than a camera's."""
+    from PIL import Image
+
+    marker = folder / f".upscaled_{images}_{len(sizes)}"
+    if marker.exists():
+        return folder
+    files = sorted(f for f in source.rglob("*") if f.suffix.lower() in (".jpeg", ".jpg", ".png"))[:images]
+    if not files:
+        raise SystemExit(f"--photos {source}: no JPEG/PNG files under it")
+    for i, src in enumerate(files):
+        target = folder / "train" / src.parent.name / f"{src.stem}.JPEG"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with Image.open(src) as im:
+            im.convert("RGB").resize(sizes[i % len(sizes)], Image.BICUBIC).save(target, quality=90)
+    marker.write_text("")
+    return folder
+
+
+def cores_needed(images_per_s: float, images_per_s_per_core: float) -> float:
+    """Cores that decode + crop ``images_per_s`` (e.g. one GPU's training rate) at the measured rate per core."""
+    return images_per_s / images_per_s_per_core
+
+
 def time_loader(root: Path, split: str, workers: int, image_size: int, batch_size: int, fast_jpeg: bool,
                 repeats: int) -> dict:
     dm = ImageFolderDataModule(
@@ -133,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large", type=int, default=64, help="large photos to generate (0: skip that folder)")
     parser.add_argument("--repeats", type=int, default=3, help="timed epochs per configuration (median reported)")
     parser.add_argument("--dir", type=Path, default=None, help="where to generate the JPEGs (default: a temp dir)")
+    parser.add_argument("--photos", type=Path, default=None,
+                        help="an ImageNet-layout folder of real photos to upscale to ImageNet's sizes as a third set")
+    parser.add_argument("--gpu-images-per-s", type=float, default=3000.0,
+                        help="a GPU's training rate: how many cores decode that much is printed per data set")
     parser.add_argument("--no-fast-jpeg-row", action="store_true", help="skip the fast_jpeg=false comparison")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -141,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         base = args.dir or Path(tmp)
         folders = [("ImageNet-like", generate(base / "imagenet_like", args.images, IMAGENET_LIKE_SIZES), args.workers)]
+        if args.photos:
+            folders.append(("photos upscaled", upscale_photos(args.photos, base / "photos", args.images,
+                                                              IMAGENET_LIKE_SIZES), [0]))
         if args.large:
             folders.append(("2048x1536 photos", generate(base / "large", args.large, LARGE_SIZES), [max(args.workers)]))
         described, rows = [], []
@@ -152,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                 for split in ("train", "eval"):
                     # at ImageNet sizes the reduced-scale decode never applies at 299 px (it needs a crop of
                     # >= 598 px), so fast_jpeg on/off is compared on the large photos only
-                    for fast in [True] if args.no_fast_jpeg_row or label == "ImageNet-like" else [True, False]:
+                    for fast in [True] if args.no_fast_jpeg_row or label != "2048x1536 photos" else [True, False]:
                         result = time_loader(root, split, workers, args.image_size, args.batch_size, fast, args.repeats)
                         rows.append({"data": label, "transform": split, "workers": workers, "fast_jpeg": fast,
                                      **result})
@@ -168,12 +202,16 @@ def main(argv: list[str] | None = None) -> int:
           f"torch {info['torch']}, Pillow {info['pillow']} (libjpeg-turbo: {info['libjpeg_turbo']})")
     print(f"data: {'; '.join(described)}; output {args.image_size} px, batch {args.batch_size}, "
           f"median of {args.repeats} epochs (range)\n")
-    print("| data | transform | workers | fast_jpeg | images/s (median) | range | CPU ms / image | images/s per core |")
-    print("|---|---|---:|---|---:|---|---:|---:|")
+    gpu = args.gpu_images_per_s
+    print("| data | transform | workers | fast_jpeg | images/s (median) | range | CPU ms / image | images/s per core "
+          f"| cores for {gpu:.0f} images/s |")
+    print("|---|---|---:|---|---:|---|---:|---:|---:|")
     for row in rows:
+        per_core = 1000.0 / row["cpu_ms_per_image"]
+        row["cores_for_gpu"] = cores_needed(gpu, per_core)
         print(f"| {row['data']} | {row['transform']} | {row['workers']} | {row['fast_jpeg']} | "
               f"{row['images_per_s']:.0f} | {min(row['rates']):.0f}-{max(row['rates']):.0f} | "
-              f"{row['cpu_ms_per_image']:.2f} | {1000.0 / row['cpu_ms_per_image']:.0f} |")
+              f"{row['cpu_ms_per_image']:.2f} | {per_core:.0f} | {row['cores_for_gpu']:.1f} |")
     print(f"\ndevice step on CPU ({info['torch_threads']} threads), uint8 -> normalised float, {args.image_size} px: "
           + ", ".join(f"colour jitter {k}: {v:.0f} images/s" for k, v in device.items()))
     if args.json:

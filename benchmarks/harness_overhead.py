@@ -47,7 +47,10 @@ import warnings
 import torch
 from torch.nn import functional as F
 
+from inception_lab.models.cost import count_flops
+
 NUM_CLASSES = 10
+clock = time.perf_counter  # --cpu-time: time.process_time with one torch thread (a loaded machine's wall time lies)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,16 +60,19 @@ class Setup:
     channels_last and cuDNN autotuning (the lab's GPU defaults), 4 pinned-memory loader workers."""
 
     device: str = "cpu"
+    model: str = "v3"
     width_mult: float = 0.25
     image_size: int = 75
     batch: int = 32
     bf16: bool = False
     channels_last: bool = True
     num_workers: int = 0
+    compile: bool = False
 
     @classmethod
-    def for_gpu(cls, device: str = "cuda") -> "Setup":
-        return cls(device=device, width_mult=1.0, image_size=299, batch=128, bf16=True, num_workers=4)
+    def for_gpu(cls, device: str = "cuda", **changes) -> "Setup":
+        return cls(**{"device": device, "width_mult": 1.0, "image_size": 299, "batch": 128, "bf16": True,
+                      "num_workers": 4, **changes})
 
     @property
     def cuda(self) -> bool:
@@ -81,7 +87,8 @@ def build_model(setup: Setup):
     from inception_lab.models import create_model
 
     torch.manual_seed(0)
-    return create_model("v3", num_classes=NUM_CLASSES, in_chans=3, width_mult=setup.width_mult, aux_logits=False)
+    return create_model(setup.model, num_classes=NUM_CLASSES, in_chans=3, width_mult=setup.width_mult,
+                        aux_logits=False)
 
 
 def build_data(setup: Setup, steps: int):
@@ -114,7 +121,7 @@ def stamper(setup: Setup, marks: set[int]):
     def stamp(ends: list[float], i: int) -> None:
         if setup.cuda and i in marks:
             torch.cuda.synchronize(setup.device)
-        ends.append(time.perf_counter())
+        ends.append(clock())
 
     return stamp
 
@@ -123,10 +130,24 @@ def timing_marks(steps: int, skip: int, profile_steps: int) -> set[int]:
     return {2, 3 + profile_steps - 1} if profile_steps else {skip, steps - 1}
 
 
-def run_lab(setup: Setup, init_model, steps: int, skip: int, profile_steps: int = 0) -> dict:
-    import lightning as L
-    from lightning.pytorch.callbacks import Callback, ThroughputMonitor
+EMA_PATHS = {"lab+ema": "inception_lab.callbacks", "lab+lightning-ema": "lightning.pytorch.callbacks"}
 
+
+def ema_callback(path: str):
+    """conf/callbacks/ema.yaml's EMA for ``lab+ema``; Lightning's own ``EMAWeightAveraging`` (per-tensor update,
+    what the lab used before) for ``lab+lightning-ema``, to compare against."""
+    import importlib
+
+    cls = importlib.import_module(EMA_PATHS[path]).EMAWeightAveraging
+    return cls(decay=0.9999, use_buffers=True, update_every_n_steps=1)
+
+
+def run_lab(setup: Setup, init_model, steps: int, skip: int, profile_steps: int = 0, ema: str | None = None,
+            extra_callbacks: tuple = ()) -> dict:
+    import lightning as L
+    from lightning.pytorch.callbacks import Callback
+
+    from inception_lab.callbacks import ThroughputMonitor
     from inception_lab.module import InceptionClassifier, batch_size
 
     stamp = stamper(setup, timing_marks(steps, skip, profile_steps))
@@ -138,14 +159,19 @@ def run_lab(setup: Setup, init_model, steps: int, skip: int, profile_steps: int 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
             stamp(self.ends, batch_idx)
 
-    t0 = time.perf_counter()
+    t0 = clock()
     model = copy.deepcopy(init_model)
     dm = build_data(setup, steps)
     dm.apply_model_defaults(model.defaults)
     module = InceptionClassifier(model, optimizer_partial(), scheduler_partial(), num_classes=NUM_CLASSES,
                                  label_smoothing=0.0, aux_weight=0.4, channels_last=setup.channels_last)
+    if setup.compile:
+        module.model.compile()  # as compile=true: in place
     stamps = Stamps()
-    callbacks = [stamps, ThroughputMonitor(batch_size_fn=batch_size, window_size=10)]
+    callbacks = [stamps, ThroughputMonitor(batch_size_fn=batch_size, window_size=2)]  # conf/callbacks/default.yaml
+    if ema:
+        callbacks.insert(0, ema_callback(ema))  # before the stamps: its update is part of the step
+    callbacks.extend(extra_callbacks)
     device = torch.device(setup.device)
     trainer = L.Trainer(accelerator="gpu" if setup.cuda else "cpu",
                         devices=[device.index or 0] if setup.cuda else 1,
@@ -156,7 +182,7 @@ def run_lab(setup: Setup, init_model, steps: int, skip: int, profile_steps: int 
     if profile_steps:
         return profile_lab(setup, trainer, module, dm, stamps, profile_steps)
     trainer.fit(module, datamodule=dm)
-    total = time.perf_counter() - t0
+    total = clock() - t0
     return summarise(setup, stamps.ends, skip, total)
 
 
@@ -175,12 +201,16 @@ def run_bare(setup: Setup, init_model, steps: int, skip: int, profile_steps: int
     torch.backends.cudnn.benchmark = setup.cuda  # what the lab's Trainer sets (trainer=gpu: benchmark=true)
     memory_format = torch.channels_last if setup.channels_last else torch.contiguous_format
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if setup.bf16 else contextlib.nullcontext
-    t0 = time.perf_counter()
+    t0 = clock()
     model = copy.deepcopy(init_model).to(device, memory_format=memory_format)
+    if setup.compile:
+        model.compile()
     dm = build_data(setup, steps)
-    dm.apply_model_defaults(model.defaults)
     dm.setup("fit")
     loader = dm.train_dataloader()
+    # the normalisation the lab does on the device (uint8 -> [0, 1] -> (x - mean) / std), constants made once
+    mean = torch.tensor(model.defaults.mean, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(model.defaults.std, device=device).view(1, -1, 1, 1)
     optimizer = optimizer_partial()(weight_decay_groups(model))
     scheduler = scheduler_partial()(optimizer, steps_per_epoch=len(loader), max_epochs=1)
     model.train()
@@ -190,7 +220,7 @@ def run_bare(setup: Setup, init_model, steps: int, skip: int, profile_steps: int
         if prof is not None and i == 3:
             prof.__enter__()
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        images = dm.device_transform(images, training=True).contiguous(memory_format=memory_format)
+        images = images.float().div_(255.0).sub_(mean).div_(std).contiguous(memory_format=memory_format)
         with autocast():
             loss = F.cross_entropy(model(images), labels)
         optimizer.zero_grad(set_to_none=True)
@@ -202,7 +232,7 @@ def run_bare(setup: Setup, init_model, steps: int, skip: int, profile_steps: int
             prof.__exit__(None, None, None)
     if prof is not None:
         return profile_result(setup, prof, ends, profile_steps)
-    total = time.perf_counter() - t0
+    total = clock() - t0
     return summarise(setup, ends, skip, total)
 
 
@@ -251,8 +281,16 @@ def profile_result(setup: Setup, prof, ends: list[float], steps: int) -> dict:
     return out
 
 
+def matmul_peak(setup: Setup) -> dict | None:
+    """The device's measured matmul rate in the dtype it trains in (benchmarks/model_speed.py), for MFU."""
+    from benchmarks import model_speed
+
+    return model_speed.matmul_peak(setup.device, iters=3) if setup.cuda else None
+
+
 def measure(steps: int = 20, skip: int = 3, repeats: int = 10, profile: bool = False,
-            setup: Setup = Setup()) -> dict:
+            setup: Setup = Setup(), ema_paths: tuple[str, ...] = ("lab+ema",)) -> dict:
+    """Time the lab and bare paths (and the lab with each EMA of ``ema_paths``) alternately, ``repeats`` rounds."""
     warnings.filterwarnings("ignore")
     import logging
 
@@ -261,33 +299,44 @@ def measure(steps: int = 20, skip: int = 3, repeats: int = 10, profile: bool = F
         logging.getLogger(name).setLevel(logging.ERROR)
     init = build_model(setup)
     threads = torch.get_num_threads()  # the default: torch.set_num_threads is not called
+    paths = {"lab": run_lab, "bare": run_bare}
+    for name in ema_paths:  # EMA rows: the lab with an EMA callback
+        paths[name] = functools.partial(run_lab, ema=name)
     # warm-up: one run of each (allocator, oneDNN primitives / cuDNN autotuning, imports)
-    run_lab(setup, init, max(skip + 2, steps // 4), skip)
-    run_bare(setup, init, max(skip + 2, steps // 4), skip)
-    runs: dict[str, list[dict]] = {"lab": [], "bare": []}
+    for fn in paths.values():
+        fn(setup, init, max(skip + 2, steps // 4), skip)
+    runs: dict[str, list[dict]] = {name: [] for name in paths}
     for _ in range(repeats):
-        for name, fn in (("lab", run_lab), ("bare", run_bare)):
+        for name, fn in paths.items():  # alternating: each repeat runs every path once, seconds apart
             before = load1()
             result = fn(setup, init, steps, skip)
             result.update(load1_before=before, load1_after=load1())
             runs[name].append(result)
-    out: dict = {"suite": "harness_overhead", "model": "v3", **dataclasses.asdict(setup),
+    out: dict = {"suite": "harness_overhead", **dataclasses.asdict(setup),
                  "batch_size": setup.batch, "steps": steps, "skip": skip, "repeats": repeats, "threads": threads,
                  "gpu": torch.cuda.get_device_name(setup.device) if setup.cuda else None, "runs": runs, "rows": []}
-    for name in ("lab", "bare"):
+    flops = 3 * count_flops(init, setup.image_size)["flops"]  # per training image: forward + backward ~ 3x forward
+    peak = matmul_peak(setup)
+    for name in paths:
         ips = [r["images_per_s"] for r in runs[name]]
         e2e = [r["end_to_end_images_per_s"] for r in runs[name]]
         out["rows"].append({
             "path": name, "images_per_s": statistics.median(ips), "min": min(ips), "max": max(ips),
             "ms_per_step": 1000 * setup.batch / statistics.median(ips), "end_to_end_images_per_s": statistics.median(e2e),
+            "mfu": statistics.median(ips) * flops / 1e9 / peak["gflops_per_s"] if peak else None,
             "load1_before": [r["load1_before"] for r in runs[name]], "load1_after": [r["load1_after"] for r in runs[name]],
         })
-    lab, bare = out["rows"]
+    out["matmul_peak"] = peak
+    rows = {row["path"]: row for row in out["rows"]}
+    lab, bare = rows["lab"], rows["bare"]
     out["ratio"] = lab["images_per_s"] / bare["images_per_s"]
     out["ratio_end_to_end"] = lab["end_to_end_images_per_s"] / bare["end_to_end_images_per_s"]
     pair_ratios = [a["images_per_s"] / b["images_per_s"] for a, b in zip(runs["lab"], runs["bare"])]
     out["pair_ratios"] = pair_ratios
     out["ratio_median_of_pairs"] = statistics.median(pair_ratios)
+    for name in ema_paths:  # what EMA costs per step: lab with EMA / lab without, median of adjacent pairs
+        out.setdefault("ema_ratio", {})[name] = statistics.median(
+            a["images_per_s"] / b["images_per_s"] for a, b in zip(runs[name], runs["lab"]))
     if profile or min(out["ratio"], out["ratio_median_of_pairs"]) < 0.97:
         lab_p = run_lab(setup, init, 3 + 8 + 1, skip, profile_steps=8)
         bare_p = run_bare(setup, init, 3 + 8 + 1, skip, profile_steps=8)
@@ -313,18 +362,85 @@ def compare_profiles(lab: dict, bare: dict) -> str:
 
 
 def markdown(out: dict) -> str:
-    lines = ["| path | images/s (median) | range | ms / step | end-to-end images/s | load1 before -> after |",
-             "|---|---:|---|---:|---:|---|"]
+    lines = ["| path | images/s (median) | range | ms / step | MFU | end-to-end images/s | load1 before -> after |",
+             "|---|---:|---|---:|---:|---:|---|"]
     for row in out["rows"]:
         loads = ", ".join(f"{b:.2f}->{a:.2f}" for b, a in zip(row["load1_before"], row["load1_after"]))
+        mfu = "-" if row.get("mfu") is None else f"{row['mfu']:.1%}"
         lines.append(f"| {row['path']} | {row['images_per_s']:.1f} | {row['min']:.1f}-{row['max']:.1f} | "
-                     f"{row['ms_per_step']:.1f} | {row['end_to_end_images_per_s']:.1f} | {loads} |")
+                     f"{row['ms_per_step']:.1f} | {mfu} | {row['end_to_end_images_per_s']:.1f} | {loads} |")
     lines.append("")
     lines.append(f"ratio lab / bare, median of the adjacent pairs: **{out['ratio_median_of_pairs']:.3f}**; "
                  f"of the medians: {out['ratio']:.3f}; per pair: "
                  + ", ".join(f"{r:.3f}" for r in out["pair_ratios"])
                  + f"; end-to-end (incl. Trainer construction and fit start-up): {out['ratio_end_to_end']:.3f}")
+    for name, ratio in out.get("ema_ratio", {}).items():
+        lines.append(f"EMA cost, {name} / lab (median of adjacent pairs): **{ratio:.3f}**")
+    if "sync_debug" in out:
+        lines.append(f"torch.cuda.set_sync_debug_mode('warn') over {out['sync_debug']['steps']} lab steps: "
+                     f"{out['sync_debug']['warnings']} synchronising calls")
     return "\n".join(lines)
+
+
+def ema_update_cost(models: tuple[str, ...] = ("v3", "inception_resnet_v2"), device: str = "cpu",
+                    iters: int = 10) -> list[dict]:
+    """Host CPU ms of one EMA update of each full-width network: Lightning's ``AveragedModel.update_parameters``
+    (per tensor, two host reads of its counter) against ``inception_lab.callbacks.EMAWeightAveraging`` (one
+    multi-tensor lerp per dtype). One torch thread and thread CPU time, median of ``iters`` (a loaded machine
+    stretches wall time, not this). The step-level figure is the harness's ``lab+ema`` / ``lab`` ratio."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_avg_fn
+
+    from inception_lab.callbacks import EMAWeightAveraging
+    from inception_lab.models import create_model
+
+    def cpu_ms(fn) -> float:
+        times = []
+        for _ in range(iters + 2):
+            t0 = time.thread_time()
+            fn()
+            if torch.device(device).type == "cuda":
+                torch.cuda.synchronize(device)
+            times.append((time.thread_time() - t0) * 1000)
+        return statistics.median(times[2:])
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # all of an update's work on the timed thread
+    rows = []
+    for name in models:
+        model = create_model(name, num_classes=1000, aux_logits=False).to(device)
+        lightning_avg = AveragedModel(model, use_buffers=True, avg_fn=get_ema_avg_fn(0.9999))
+        ema = EMAWeightAveraging(decay=0.9999, use_buffers=True)
+        ema._average_model = AveragedModel(model, use_buffers=True)
+        tensors = len(list(model.parameters())) + len(list(model.buffers()))
+        before = cpu_ms(lambda: lightning_avg.update_parameters(model))
+        after = cpu_ms(lambda: ema.update_average(model, num_updates=100))
+        rows.append({"model": name, "tensors": tensors, "lightning_ms": before, "lab_ms": after,
+                     "speedup": before / after})
+    torch.set_num_threads(threads)
+    return rows
+
+
+def sync_debug(setup: Setup, steps: int = 20, skip: int = 3) -> dict:
+    """Run the lab path (with EMA) under ``torch.cuda.set_sync_debug_mode("warn")`` after ``skip`` warm-up steps:
+    every host-device synchronisation in those ``steps`` steps is a warning; returns their count and messages."""
+    if not setup.cuda:
+        return {"steps": 0, "warnings": 0, "messages": [], "skipped": "needs a CUDA device"}
+    from lightning.pytorch.callbacks import Callback
+
+    class Mode(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+            if batch_idx == skip:
+                torch.cuda.set_sync_debug_mode("warn")
+
+        def on_train_end(self, trainer, pl_module) -> None:
+            torch.cuda.set_sync_debug_mode("default")
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_lab(setup, build_model(setup), skip + steps, skip, ema="lab+ema", extra_callbacks=[Mode()])
+    messages = sorted({str(w.message).splitlines()[0] for w in caught if "synchroniz" in str(w.message)})
+    count = sum("synchroniz" in str(w.message) for w in caught)
+    return {"steps": steps, "warnings": count, "messages": messages}
 
 
 def main() -> None:
@@ -334,10 +450,36 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda[:N] for Setup.for_gpu()")
+    parser.add_argument("--model", default="v3")
+    parser.add_argument("--batch", type=int, default=None, help="default: 32 on the CPU, 128 on a GPU")
+    parser.add_argument("--image-size", type=int, default=None, help="default: 75 on the CPU, 299 on a GPU")
+    parser.add_argument("--width-mult", type=float, default=None, help="default: 0.25 on the CPU, 1.0 on a GPU")
+    parser.add_argument("--compile", action="store_true", help="nn.Module.compile in both paths (compile=true)")
+    parser.add_argument("--ema", default="lab+ema", help="EMA rows, comma-separated: lab+ema (this lab's "
+                        "callback), lab+lightning-ema (Lightning's own, per tensor); none for no EMA row")
+    parser.add_argument("--sync-debug", action="store_true", help="also count synchronising calls in 20 lab steps")
+    parser.add_argument("--cpu-time", action="store_true", help="time steps in process CPU time, one torch thread "
+                        "(CPU only: the step's host work, which the machine's load does not stretch)")
+    parser.add_argument("--ema-update", action="store_true", help="only time one EMA update per network")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    setup = Setup.for_gpu(args.device) if torch.device(args.device).type == "cuda" else Setup()
-    out = measure(args.steps, args.skip, args.repeats, args.profile, setup)
+    if args.cpu_time:
+        global clock
+        clock = time.process_time
+        torch.set_num_threads(1)
+    if args.ema_update:
+        print("| model | tensors | Lightning's update (CPU ms) | lab's update (CPU ms) | speed-up |\n|---|---:|---:|---:|---:|")
+        for r in ema_update_cost(device=args.device):
+            print(f"| {r['model']} | {r['tensors']} | {r['lightning_ms']:.1f} | {r['lab_ms']:.1f} | {r['speedup']:.1f}x |")
+        return
+    changes = {k: v for k, v in {"model": args.model, "batch": args.batch, "image_size": args.image_size,
+                                 "width_mult": args.width_mult, "compile": args.compile}.items() if v is not None}
+    setup = (Setup.for_gpu(args.device, **changes) if torch.device(args.device).type == "cuda"
+             else dataclasses.replace(Setup(), **changes))
+    ema_paths = tuple(p for p in args.ema.split(",") if p and p != "none")
+    out = measure(args.steps, args.skip, args.repeats, args.profile, setup, ema_paths=ema_paths)
+    if args.sync_debug:
+        out["sync_debug"] = sync_debug(setup)
     print(markdown(out))
     if "profile_table" in out:
         print(out["profile_table"])
