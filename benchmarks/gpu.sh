@@ -38,7 +38,7 @@ python3 -c "import torch, lightning, hydra; print('torch', torch.__version__, 'l
 matrix() {  # the harness over models x batch x compile; one JSON and one markdown block each, as they end
   local toy=() steps=${STEPS:-30} repeats=${REPEATS:-2} debug=--sync-debug
   [ -z "${QUICK:-}" ] || { toy=(--width-mult 0.25 --image-size 75); steps=5; repeats=1; }
-  for model in v3 v4 inception_resnet_v2; do
+  for model in ${MODELS:-v3 v4 inception_resnet_v2}; do
     for batch in 256 32; do
       [ -z "${QUICK:-}" ] || batch=$((batch / 64))  # 4 and 0 -> 4, 1 at toy sizes
       [ "$batch" -ge 1 ] || batch=1

@@ -40,7 +40,7 @@ def test_model_speed_runs_each_config_and_reports_a_fraction_of_the_measured_pea
 def test_harness_overhead_times_both_paths_on_the_same_setup():
     setup = harness_overhead.Setup(image_size=75, batch=4)
     out = harness_overhead.measure(steps=5, skip=2, repeats=1, setup=setup)
-    lab, bare = out["rows"]
-    assert (lab["path"], bare["path"]) == ("lab", "bare")
-    assert all(r["images_per_s"] > 0 for r in out["rows"]) and out["ratio"] > 0
+    lab, bare, ema = out["rows"]
+    assert (lab["path"], bare["path"], ema["path"]) == ("lab", "bare", "lab+ema")
+    assert all(r["images_per_s"] > 0 for r in out["rows"]) and out["ratio"] > 0 and out["ema_ratio"]["lab+ema"] > 0
     assert out["channels_last"] is True and out["batch_size"] == 4

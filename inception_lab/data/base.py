@@ -241,9 +241,8 @@ class ImageDataModule(L.LightningDataModule):
     # ---- loaders ------------------------------------------------------------------------------------------------
     def _loader(self, dataset: Dataset, shuffle: bool, drop_last: bool = False, sampler=None,
                 loader_class: type[DataLoader] = DataLoader) -> DataLoader:
-        shard = self.distributed_shard()
-        trainer = self.trainer
-        local = int(trainer.num_devices) if shard is not None and trainer is not None else 1
+        shard = self.distributed_shard()  # (world size, rank): world / nodes training processes share this machine
+        local = max(1, shard[0] // int(getattr(self.trainer, "num_nodes", 1) or 1)) if shard is not None else 1
         workers = self.num_workers = resolve_num_workers(self.num_workers_setting, local)
         extra: dict[str, Any] = {}
         if workers > 0 and self.prefetch_factor is not None:
