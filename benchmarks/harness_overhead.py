@@ -70,7 +70,7 @@ class Setup:
     compile: bool = False
 
     @classmethod
-    def for_gpu(cls, device: str = "cuda", **changes) -> "Setup":
+    def for_gpu(cls, device: str = "cuda", **changes) -> Setup:
         return cls(**{"device": device, "width_mult": 1.0, "image_size": 299, "batch": 128, "bf16": True,
                       "num_workers": 4, **changes})
 
@@ -412,8 +412,8 @@ def ema_update_cost(models: tuple[str, ...] = ("v3", "inception_resnet_v2"), dev
         ema = EMAWeightAveraging(decay=0.9999, use_buffers=True)
         ema._average_model = AveragedModel(model, use_buffers=True)
         tensors = len(list(model.parameters())) + len(list(model.buffers()))
-        before = cpu_ms(lambda: lightning_avg.update_parameters(model))
-        after = cpu_ms(lambda: ema.update_average(model, num_updates=100))
+        before = cpu_ms(functools.partial(lightning_avg.update_parameters, model))
+        after = cpu_ms(functools.partial(ema.update_average, model, num_updates=100))
         rows.append({"model": name, "tensors": tensors, "lightning_ms": before, "lab_ms": after,
                      "speedup": before / after})
     torch.set_num_threads(threads)

@@ -26,7 +26,7 @@ HOST_READS = {torch.ops.aten._local_scalar_dense.default, torch.ops.aten.equal.d
 class HostReadCounter(Callback, TorchDispatchMode):
     """Counts host reads per training batch, from one batch's start to the next's (every hook in between)."""
 
-    last: "HostReadCounter | None" = None
+    last: HostReadCounter | None = None
 
     def __init__(self) -> None:
         Callback.__init__(self)

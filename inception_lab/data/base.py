@@ -22,11 +22,11 @@ import math
 import os
 import re
 import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, default_collate, get_worker_info
 from torch.utils.data.distributed import DistributedSampler
