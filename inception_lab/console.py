@@ -31,6 +31,8 @@ def print_summary(record: dict[str, Any]) -> None:
     table.add_column()
     extra = f" at step {record.get('diverged_at_step')}" if status == "diverged" else ""
     table.add_row("status", f"[{colour}]{status}[/]{extra}")
+    if status == "diverged" and record.get("reason"):
+        table.add_row("why", escape(record["reason"]))
     aux = "aux heads on" if model.get("aux_heads") else "aux heads off"
     table.add_row("model", f"{model['name']} @ {model.get('input_size')} px, {aux}")
     for label, row in (("final", final), ("best", best)):

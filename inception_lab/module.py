@@ -80,6 +80,8 @@ class InceptionClassifier(L.LightningModule):
         self.history: list[dict[str, float]] = []  # one row per validation epoch; saved in checkpoints
         self.diverged_at_step: int | None = None
         self._first_bad_step: torch.Tensor | None = None  # on the device; NOT_DIVERGED until a step goes bad
+        self._first_bad_loss: torch.Tensor | None = None  # the loss at that step, on the device
+        self.diverged_loss: float | None = None  # read with diverged_at_step (None: another rank diverged first)
         self._checked_at_step = -1
         self._first_train_loss: torch.Tensor | float | None = None  # a device tensor until first read
         self._rng_states_to_restore: dict[str, Any] | None = None
@@ -123,8 +125,10 @@ class InceptionClassifier(L.LightningModule):
         """Remember the first step whose loss is non-finite or above the bound, on the device (no host read)."""
         if self._first_bad_step is None or self._first_bad_step.device != loss.device:
             self._first_bad_step = torch.full((), NOT_DIVERGED, dtype=torch.int64, device=loss.device)
+            self._first_bad_loss = torch.full((), float("nan"), device=loss.device)
         bad = ~torch.isfinite(loss) | (loss > self.hparams.divergence_bound)
         step = torch.where(bad, self.global_step, NOT_DIVERGED)
+        self._first_bad_loss = torch.where(step < self._first_bad_step, loss.float(), self._first_bad_loss)
         self._first_bad_step = torch.minimum(self._first_bad_step, step)
 
     def check_divergence(self) -> bool:
@@ -141,6 +145,8 @@ class InceptionClassifier(L.LightningModule):
         if step == NOT_DIVERGED:
             return False
         self.diverged_at_step = step
+        if int(self._first_bad_step) == step:  # this rank saw the first bad loss (else another rank did)
+            self.diverged_loss = float(self._first_bad_loss)
         self.trainer.should_stop = True
         return True
 

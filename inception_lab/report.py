@@ -1033,6 +1033,9 @@ def _train_loss_series(run: Run) -> tuple[list[float], list[float]]:
     first = summary.get("first_step") if isinstance(summary, dict) else None
     if _finite(first):
         xs, ys = [0.0] + xs, [float(first)] + ys
+    bad = run.record.get("diverged_loss")
+    if run.diverged_at_step is not None and _finite(bad):  # the loss that stopped it (a non-finite one cannot plot)
+        xs, ys = [*xs, float(run.diverged_at_step)], [*ys, float(bad)]
     return xs, ys
 
 

@@ -21,6 +21,10 @@ def test_divergence_at_step_zero_is_recorded_and_the_sweep_goes_on(cli, tmp_path
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = _records(tmp_path)
     assert records[0]["status"] == "diverged" and records[0]["diverged_at_step"] == 0
+    first = records[0]["train_loss"]["first_step"]  # the bad loss is the first step's, kept as the reason
+    assert records[0]["diverged_loss"] == pytest.approx(first, rel=1e-5) and first > 0.01
+    assert records[0]["reason"] == (f"training loss {records[0]['diverged_loss']:.4g} at step 0 exceeded "
+                                    "divergence.loss_bound=0.01")
     assert records[1]["status"] == "completed" and records[1]["diverged_at_step"] is None
     assert "2 jobs: 1 completed, 1 diverged, 0 failed" in proc.stdout
 

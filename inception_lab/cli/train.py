@@ -310,6 +310,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     record["status"] = "diverged" if module.diverged_at_step is not None else "completed"
     record["diverged_at_step"] = module.diverged_at_step
+    if module.diverged_at_step is not None:
+        record["diverged_loss"] = module.diverged_loss
+        record["reason"] = divergence_reason(module.diverged_at_step, module.diverged_loss, cfg.divergence.loss_bound)
     record["metrics"] = summarize_history(module.history)
     record["history"] = module.history
     train_losses = [row["train_loss"] for row in module.history if row.get("train_loss") is not None]
@@ -334,6 +337,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         write_results(run_dir, record)
         print_summary(record)
     return record
+
+
+def divergence_reason(step: int, loss: float | None, bound: float) -> str:
+    """Why a run was stopped as diverged, for results.json and the report."""
+    if loss is None:
+        return f"training loss diverged at step {step} (on another rank)"
+    if not math.isfinite(loss):
+        return f"training loss {loss} at step {step}"
+    return f"training loss {loss:.4g} at step {step} exceeded divergence.loss_bound={bound:g}"
 
 
 def _val_images_seen(trainer, data: dict[str, Any]) -> int | None:
