@@ -277,7 +277,7 @@ def check_optimizer(cfg: Any) -> None:
     """The optimizer group: the papers' RMSProp, SGD and AdamW hyper-parameters and the target's argument names."""
     if not isinstance(_get(cfg, "optimizer"), DictConfig):
         return
-    number(cfg, "optimizer.lr", gt=0, hint="the base learning rate, e.g. optimizer.lr=0.045 (RMSProp)")
+    number(cfg, "optimizer.lr", ge=0, hint="the base learning rate, e.g. optimizer.lr=0.045 (RMSProp); 0 keeps the weights")
     number(cfg, "optimizer.momentum", ge=0, lt=1)
     number(cfg, "optimizer.alpha", ge=0, lt=1, hint="RMSProp's decay of the squared-gradient average (0.9)")
     number(cfg, "optimizer.eps", gt=0)

@@ -54,7 +54,7 @@ TRAIN_CASES = {
     "no data.root": (["data=imagefolder"], "data.root is not set: pass data.root="),
     "missing data.root": (["data=cifar10", "data.root=/no/such/folder"], "data.root=/no/such/folder does not exist"),
     # optimizer
-    "lr<0": (["optimizer.lr=-1"], "optimizer.lr=-1: must be a number > 0"),
+    "lr<0": (["optimizer.lr=-1"], "optimizer.lr=-1: must be a number >= 0"),
     "momentum": (["optimizer=sgd", "optimizer.momentum=1.5"], "optimizer.momentum=1.5: must be a number in [0, 1)"),
     "betas": (["optimizer=adamw", "optimizer.betas=[0.9,1.5]"], "optimizer.betas=[0.9,1.5]: must be a pair"),
     "optimizer key": (["+optimizer.foo=1"], "optimizer.foo: inception_lab.optim.RMSpropTF takes no argument 'foo'"),
@@ -178,7 +178,8 @@ def test_a_bug_keeps_its_traceback_and_bad_input_does_not(tmp_path, monkeypatch,
     monkeypatch.undo()
     (tmp_path / "results.json").unlink()
     with pytest.raises(SystemExit) as exit_info:
-        cli.run_job(_cfg(tmp_path, "optimizer.lr=0"))
+        cli.run_job(_cfg(tmp_path, "optimizer.lr=-1"))
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip() == (
-        "error: optimizer.lr=0: must be a number > 0; the base learning rate, e.g. optimizer.lr=0.045 (RMSProp)")
+        "error: optimizer.lr=-1: must be a number >= 0; the base learning rate, e.g. optimizer.lr=0.045 (RMSProp); "
+        "0 keeps the weights")

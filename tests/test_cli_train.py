@@ -59,7 +59,7 @@ def test_unknown_model_name_is_one_error_line(cli, tmp_path):
 def test_a_bad_value_in_a_sweep_job_is_recorded_and_the_sweep_goes_on(cli, tmp_path):
     proc = cli("--multirun", "optimizer.lr=-1,0.01", *TINY, "logger=none")
     assert proc.returncode == 1  # a job failed
-    assert "error: job failed: optimizer.lr=-1: must be a number > 0" in proc.stderr
+    assert "error: job failed: optimizer.lr=-1: must be a number >= 0" in proc.stderr
     records = sorted((load_json(p) for p in results_files(tmp_path)), key=lambda r: r["output_dir"])
     assert [r["status"] for r in records] == ["failed", "completed"]
     assert "2 jobs: 1 completed, 0 diverged, 1 failed" in proc.stdout
