@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.markup import escape
@@ -10,6 +11,20 @@ from rich.table import Table
 
 console = Console()
 error_console = Console(stderr=True)
+
+
+def print_error(message: object, label: str = "error") -> None:
+    """One ``error: ...`` line on stderr (only the message's first line; printed literally, never wrapped).
+    ``label="warning"`` for the yellow variant."""
+    text = str(message).strip().splitlines()[0] if str(message).strip() else type(message).__name__
+    colour = "yellow" if label == "warning" else "red"
+    error_console.print(f"[bold {colour}]{label}:[/] {escape(text)}", highlight=False, soft_wrap=True)
+
+
+def fail(message: object, status: int = 2) -> NoReturn:
+    """Bad input: ``print_error`` and exit with ``status`` (2, the convention for a usage error)."""
+    print_error(message)
+    sys.exit(status)
 
 
 def _fmt(value: Any, spec: str = ".2f", suffix: str = "") -> str:

@@ -53,7 +53,35 @@ def test_unknown_model_name_is_one_error_line(cli, tmp_path):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len([line for line in lines if line.startswith("error:")]) == 1
     assert "unknown model 'inceptoin_v3'" in proc.stderr and "did you mean 'inception_v3'" in proc.stderr
-    assert load_json(results_files(tmp_path)[0])["status"] == "failed"  # recorded, nothing crashed
+    assert not (tmp_path / "outputs").exists()  # refused before Hydra created a run directory
+
+
+def test_a_bad_value_in_a_sweep_job_is_recorded_and_the_sweep_goes_on(cli, tmp_path):
+    proc = cli("--multirun", "optimizer.lr=-1,0.01", *TINY, "logger=none")
+    assert proc.returncode == 1  # a job failed
+    assert "error: job failed: optimizer.lr=-1: must be a number >= 0" in proc.stderr
+    records = sorted((load_json(p) for p in results_files(tmp_path)), key=lambda r: r["output_dir"])
+    assert [r["status"] for r in records] == ["failed", "completed"]
+    assert "2 jobs: 1 completed, 0 diverged, 1 failed" in proc.stdout
+
+
+def test_a_second_run_into_the_same_dir_is_refused_unless_it_overwrites(cli, tmp_path):
+    """The documented torchrun form fixes hydra.run.dir: running it again must not replace the first run."""
+    args = [*TINY, "logger=none", "hydra.run.dir=fixed"]
+    first = cli(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    run = tmp_path / "fixed"
+    kept = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    again = cli(*args)
+    assert again.returncode == 2 and "Traceback" not in again.stderr
+    assert f"error: {run} already holds a run (results.json and checkpoints/): resume it with ckpt_path={run}, " \
+           "replace it with overwrite=true, or pick another hydra.run.dir" in again.stderr
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == kept
+    replaced = cli(*args, "overwrite=true", "seed=1")
+    assert replaced.returncode == 0, replaced.stderr[-3000:]
+    record = load_json(run / "results.json")
+    assert record["status"] == "completed" and "seed=1" in record["overrides"] and record["resumed_from"] is None
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch000.ckpt", "last.ckpt"]
 
 
 @pytest.mark.parametrize(

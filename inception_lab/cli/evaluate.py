@@ -5,8 +5,9 @@
     inception-lab-eval ckpt=[a/checkpoints/last.ckpt,b/checkpoints/last.ckpt] eval.crops=144   # ensemble
     inception-lab-eval model.pretrained=timm:inception_v3.tf_in1k data=imagefolder data.root=/data/imagenet
 
-Bad input (missing, truncated or foreign checkpoint; unknown crop set; missing data; an earlier record in the
-way) ends with one ``error:`` line and exit status 2.
+Bad input (missing, truncated or foreign checkpoint; unknown crop set; a bad ``eval.*`` value; missing data; an
+earlier record in the way) ends with one ``error:`` line and exit status 2; any other exception is a bug and keeps
+its traceback.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue
 
 from inception_lab.config_path import CONFIG_DIR
-from inception_lab.console import console, error_console
+from inception_lab.console import console, fail
 
 
 def _fmt(value: Any, spec: str = ".2f") -> str:
@@ -112,27 +113,24 @@ def _progress_factory():
     return make
 
 
-def _fail(message: str) -> None:
-    from rich.markup import escape
-
-    error_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    sys.exit(2)
-
-
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 def main(cfg: DictConfig) -> float | None:
     """The ``inception-lab-eval`` console script. Returns the (ensemble's) top-1 accuracy."""
-    from inception_lab.data import DataError
+    from inception_lab.validation import RunError, check_eval, user_errors
+
+    try:
+        check_eval(cfg)
+    except RunError as err:
+        fail(err)
     from inception_lab.evaluate import EvalError, evaluate
-    from inception_lab.models import InputTooSmallError, UnknownModelError
 
     try:
         record = evaluate(cfg, progress_factory=_progress_factory())
     except MissingMandatoryValue:
-        _fail("ckpt is required: inception-lab-eval ckpt=<run dir or .ckpt> (a list [a.ckpt,b.ckpt] = an ensemble), "
-              "or model.pretrained=<weights> data=imagefolder data.root=<folder>")
-    except (EvalError, DataError, InputTooSmallError, UnknownModelError) as err:
-        _fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
+        fail("ckpt is required: inception-lab-eval ckpt=<run dir or .ckpt> (a list [a.ckpt,b.ckpt] = an ensemble), "
+             "or model.pretrained=<weights> data=imagefolder data.root=<folder>")
+    except user_errors(EvalError) as err:
+        fail(err)
     print_eval(record)
     return record["metrics"]["top1"]
 

@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue
 
 from inception_lab.config_path import CONFIG_DIR
-from inception_lab.console import console, error_console
+from inception_lab.console import console, fail
 
 
 def print_export(record: dict[str, Any]) -> None:
@@ -47,10 +47,7 @@ def _shape(spec: dict[str, Any]) -> str:
 
 
 def _fail(message: str, status: int = 2) -> None:
-    from rich.markup import escape
-
-    error_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    sys.exit(status)
+    fail(message, status)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")

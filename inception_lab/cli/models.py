@@ -221,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rows = collect_run(args.overrides) if args.overrides else collect(args.model, variants=not args.no_variants)
     except (UnknownModelError, DataError, HydraException) as err:
-        print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
+        from inception_lab.console import print_error
+
+        print_error(err)
         return 2
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -28,7 +28,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from inception_lab.config_path import CONFIG_DIR
-from inception_lab.console import console, error_console
+from inception_lab.console import console, error_console, fail
 
 
 class PredictError(ValueError):
@@ -260,10 +260,7 @@ def print_predictions(record: dict[str, Any], rows: int = 20) -> None:
 
 
 def _fail(message: str) -> None:
-    from rich.markup import escape
-
-    error_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    sys.exit(2)
+    fail(message)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")

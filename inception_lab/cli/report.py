@@ -5,7 +5,8 @@
     inception-lab-report outputs/runs --format md,csv                  # no plots
 
 Reads results.json files only. Unreadable or malformed ones are listed and skipped (exit status 1 after writing
-everything else); no readable run at all is one ``error:`` line and exit status 2.
+everything else); a bad option or no readable run at all (a sweep directory that does not exist, say) is one
+``error:`` line and exit status 2.
 """
 
 from __future__ import annotations
@@ -32,8 +33,25 @@ def parse_formats(text: str) -> list[str]:
     return items
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse prints the usage and `prog: error: ...`: one line instead
+        from inception_lab.console import fail
+
+        fail(f"{message} (inception-lab-report --help lists the options)")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--width={text}: must be an integer >= 1 (columns)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="inception-lab-report",
         description="Tabulate inception-lab runs (results.json) with the papers' published numbers beside them, "
                     "and plot their curves.",
@@ -45,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "directory, ./report otherwise)")
     parser.add_argument("--format", dest="formats", type=parse_formats, default=list(FORMATS),
                         help="files to write: md, csv, png, comma-separated; all (default) or none (terminal only)")
-    parser.add_argument("--width", type=int, default=None,
+    parser.add_argument("--width", type=positive_int, default=None,
                         help="terminal table width (default: the terminal's, 200 when not a terminal)")
     return parser
 
@@ -54,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.markup import escape
 
-    from inception_lab.console import error_console
+    from inception_lab.console import print_error
     from inception_lab.report import default_out_dir, load, render_terminal, write_report
 
     args = build_parser().parse_args(argv)
@@ -63,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     if not report.runs:
         for problem in report.problems:
             console.print(escape(f"  skipped {problem.path}: {problem.reason}"), highlight=False, soft_wrap=True)
-        error_console.print("[bold red]error:[/] no readable results.json under " + escape(", ".join(args.paths)),
-                            highlight=False, soft_wrap=True)
+        print_error("no readable results.json under " + ", ".join(args.paths))
         return 2
     render_terminal(report, console)
     out = args.out or default_out_dir(args.paths)
@@ -72,13 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             written = write_report(report, out, args.formats)
         except OSError as err:
-            error_console.print(f"[bold red]error:[/] cannot write the report to {escape(str(out))}: "
-                                f"{escape(str(err))}", highlight=False, soft_wrap=True)
+            print_error(f"cannot write the report to {out}: {err}")
             return 2
         console.print(escape("wrote " + ", ".join(str(p) for p in written)), highlight=False, soft_wrap=True)
     if report.problems:
-        error_console.print(f"[bold yellow]warning:[/] {len(report.problems)} path(s) skipped (listed above)",
-                            highlight=False)
+        print_error(f"{len(report.problems)} path(s) skipped (listed above)", label="warning")
         return 1
     return 0
 

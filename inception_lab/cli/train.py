@@ -1,10 +1,12 @@
 """``inception-lab``: compose a run from the config groups, train it, leave results.json (DESIGN.md data flow).
 
 ``train(cfg)`` is the whole job and is callable without the CLI; ``main`` is the Hydra entry point. Bad input
-(unknown model, input too small, missing data, impossible switch) ends a single run with one ``error:`` line and
-exit status 2; inside a ``--multirun`` sweep it is recorded as ``failed`` and the sweep goes on. A diverged run is
-a result (status ``diverged``), not an error. ``SweepSummary`` prints the sweep's tally and fails the sweep's exit
-status when any job failed.
+(``RunError`` and the data / model modules' own error types) ends a single run with one ``error:`` line and exit
+status 2; inside a ``--multirun`` sweep it is recorded as ``failed`` and the sweep goes on. ``CheckBeforeRun``
+(a Hydra callback) checks the config values and the run directory before Hydra writes anything there: a bad value
+leaves no file behind, and a directory that already holds a run is never written over. Any other exception is a
+bug and keeps its traceback. A diverged run is a result (status ``diverged``), not an error. ``SweepSummary``
+prints the sweep's tally and fails the sweep's exit status when any job failed.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from inception_lab import distributed
 from inception_lab.config_path import CONFIG_DIR
-from inception_lab.console import console, error_console, print_summary
+from inception_lab.console import console, fail, print_error, print_summary
 from inception_lab.results import (
     FILENAME,
     ResultsError,
@@ -36,18 +38,18 @@ from inception_lab.results import (
     write_results,
 )
 from inception_lab.tracking import prepare_wandb, save_wandb_run
-
-
-class RunError(ValueError):
-    """A configuration that cannot run; the message says what is wrong and how to fix it."""
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from inception_lab.data import DataError
-    from inception_lab.finetune import FinetuneError
-    from inception_lab.models import InputTooSmallError, PretrainedError, UnknownModelError
-
-    return (RunError, DataError, FinetuneError, InputTooSmallError, UnknownModelError, PretrainedError, TypeError)
+from inception_lab.validation import (
+    RunDirInUse,
+    RunError,
+    check_arguments,
+    check_config,
+    check_run_dir,
+    check_sweep_dir,
+    clear_run_dir,
+    is_relaunched_rank,
+    resolve_checkpoint,
+    user_errors,
+)
 
 
 def job_overrides() -> list[str]:
@@ -142,49 +144,6 @@ def check_input_size(model, image_size: int, channels: int) -> None:
     )
 
 
-# a resume may train longer or checkpoint more often; any other override is a different run
-RESUME_MAY_CHANGE = ("ckpt_path=", "trainer.max_epochs=", "trainer.max_steps=", "checkpoint_every_n_steps=")
-
-
-def resolve_checkpoint(cfg: DictConfig) -> str | None:
-    """``ckpt_path``: a checkpoint file, a run directory (its checkpoints/last.ckpt), or ``last`` = the newest run
-    under ``paths.log_dir`` started with the same overrides (the number of epochs / steps may differ); unset, a
-    requeued submitit job resumes from its own last.ckpt. The file is opened (memory-mapped, weights only) so a
-    truncated or foreign file fails here with one line instead of deep inside Lightning."""
-    import torch
-    import yaml
-
-    value = cfg.ckpt_path
-    if value in (None, ""):
-        value = distributed.requeued_checkpoint(cfg.paths.output_dir)  # a requeued cluster job picks up its own
-        if value is None:
-            return None
-    if value == "last":
-        wanted = sorted(o for o in job_overrides() if not o.startswith(RESUME_MAY_CHANGE))
-        runs = sorted(Path(cfg.paths.log_dir).glob("**/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
-        for candidate in reversed(runs):
-            saved = candidate.parent.parent / ".hydra" / "overrides.yaml"
-            if saved.is_file() and sorted(o for o in yaml.safe_load(saved.read_text()) or []
-                                          if not o.startswith(RESUME_MAY_CHANGE)) == wanted:
-                value = str(candidate)
-                break
-        else:
-            raise RunError(f"ckpt_path=last: no run under {cfg.paths.log_dir}/ with these overrides has a "
-                           "checkpoints/last.ckpt; pass the checkpoint file or run directory instead")
-    path = Path(value)
-    if path.is_dir():
-        path = path / "checkpoints" / "last.ckpt"
-    if not path.is_file():
-        raise RunError(f"ckpt_path={value}: no such checkpoint file")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as err:  # truncated zip, foreign pickle, not a torch file at all
-        raise RunError(f"ckpt_path={path}: not a readable checkpoint ({str(err).splitlines()[0]})") from None
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "loops" not in checkpoint:
-        raise RunError(f"ckpt_path={path}: not an inception-lab training checkpoint (no state_dict/loops)")
-    return str(path.resolve())
-
-
 def check_external_launch() -> None:
     """Under torchrun every rank composes its own Hydra run directory (a timestamp each): insist on a shared one."""
     if "TORCHELASTIC_RUN_ID" not in os.environ:
@@ -199,11 +158,13 @@ def check_external_launch() -> None:
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Run one job: build data, model, module and trainer from ``cfg``; fit; write results.json; return it."""
+    check_external_launch()
+    check_config(cfg)  # again: sweep jobs and library callers did not pass CheckBeforeRun
+
     import lightning as L
     import torch
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
     from lightning.pytorch.accelerators import CPUAccelerator
-
-    check_external_launch()
 
     from inception_lab.models.cost import count_flops, count_parameters
     from inception_lab.module import InceptionClassifier
@@ -226,9 +187,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "config": OmegaConf.to_container(cfg, resolve=True),
         **environment(),
     }
-    ckpt_path = resolve_checkpoint(cfg)
+    ckpt_path = resolve_checkpoint(cfg, overrides, run_dir)
+    if not is_relaunched_rank():
+        if check_run_dir(run_dir, ckpt_path, bool(cfg.get("overwrite"))) and rank_zero_only.rank == 0:
+            clear_run_dir(run_dir)
     record["resumed_from"] = ckpt_path
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    check_arguments("data", cfg.data)
     datamodule = hydra.utils.instantiate(cfg.data)
     model, model_args = build_model(cfg, datamodule.num_classes, datamodule.channels, datamodule.image_size)
     record["model_args"] = model_args  # create_model(**model_args) rebuilds this network (eval, report)
@@ -270,6 +235,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     callbacks = instantiate_named(cfg.get("callbacks")) + progress_callbacks()
     if not loggers:  # logger=none: Lightning refuses a LearningRateMonitor with nothing to write to
         callbacks = [c for c in callbacks if type(c).__name__ != "LearningRateMonitor"]
+    check_arguments("trainer", cfg.trainer, provided=("callbacks", "logger", "precision"))
     trainer: L.Trainer = hydra.utils.instantiate(
         cfg.trainer,
         callbacks=callbacks,
@@ -421,18 +387,18 @@ def run_job(cfg: DictConfig) -> float | None:
             record = train(cfg)
         except InstantiationException as err:  # hydra wraps what a config's constructor raised: surface that
             raise (err.__cause__ or err) from None
-    except _user_errors() as err:
+    except user_errors() as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        record_failure(cfg, message)
+        if not isinstance(err, RunDirInUse):  # that directory is another run's: leave it exactly as it is
+            record_failure(cfg, message)
         if is_multirun():
-            error_console.print(f"[bold red]error:[/] job failed: {message}", highlight=False, soft_wrap=True)
+            print_error(f"job failed: {message}")
             return None
-        error_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        fail(message)
     except Exception as err:  # a crash: record it, keep the sweep going, re-raise in a single run
         record_failure(cfg, f"{type(err).__name__}: {err}")
         if is_multirun():
-            error_console.print(f"[bold red]error:[/] job crashed: {type(err).__name__}: {err}", highlight=False, soft_wrap=True)
+            print_error(f"job crashed: {type(err).__name__}: {err}")
             return None
         raise
     if record["status"] != "completed":  # a diverged run has no value to optimise (Optuna: a FAIL trial)
@@ -448,11 +414,34 @@ def main() -> None:
     """The ``inception-lab`` console script: Hydra's app around ``run_job``."""
     args = sys.argv[1:]
     if {"-m", "--multirun"} & set(args) and ({"-c", "--cfg"} & set(args) or any(a.startswith("--cfg=") for a in args)):
-        error_console.print("[bold red]error:[/] Hydra cannot print a config (--cfg) and sweep (--multirun) at once; "
-                            "for a dry run of the sweep replace --cfg ... with hydra/launcher=plan", highlight=False,
-                            soft_wrap=True)
-        sys.exit(2)
+        fail("Hydra cannot print a config (--cfg) and sweep (--multirun) at once; for a dry run of the sweep "
+             "replace --cfg ... with hydra/launcher=plan")
     _hydra_main()
+
+
+class CheckBeforeRun(HydraCallback):
+    """Bad input ends the command before Hydra creates or writes the run directory (and before Lightning is
+    imported): every config value (``check_config``), the checkpoint to resume, and a run directory that already
+    holds a run. One ``error:`` line, exit status 2, no file written. A sweep checks the values it does not sweep
+    and a fixed ``hydra.sweep.dir``; its jobs check their own values in ``train``."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            check_config(config)
+            if not is_relaunched_rank():  # Lightning's own ranks of a run that passed this already
+                resume_from = resolve_checkpoint(config, list(config.hydra.overrides.task),
+                                                 Path(config.hydra.run.dir))
+                check_run_dir(Path(config.hydra.run.dir), resume_from, bool(config.get("overwrite")))
+        except RunError as err:
+            fail(err)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            check_config(config)
+            check_sweep_dir(Path(config.hydra.sweep.dir), resuming=config.get("ckpt_path") not in (None, ""),
+                            overwrite=bool(config.get("overwrite")))
+        except RunError as err:
+            fail(err)
 
 
 class SweepSummary(HydraCallback):
@@ -473,8 +462,8 @@ class SweepSummary(HydraCallback):
         line = ", ".join(f"{n} {status}" for status, n in counts.items() if n or status != "missing")
         console.print(f"[bold]sweep[/] {sweep_dir}: {total} jobs: {line}", highlight=False, soft_wrap=True)
         if total == 0:
-            error_console.print("[bold red]error:[/] the sweep ran no job (a glob that matched no option? "
-                                "a whole experiment table is '+experiment/table3=glob(*)')", highlight=False)
+            print_error("the sweep ran no job (a glob that matched no option? a whole experiment table is "
+                        "'+experiment/table3=glob(*)')")
         if counts["failed"] or counts["missing"] or total == 0:
             sys.exit(1)
 

@@ -153,7 +153,7 @@ class BNInception(InceptionNet):
         avgpool_count_include_pad: bool = False,
     ) -> None:
         super().__init__()
-        self.variant = check_choice("bn_inception variant", variant, ("paper", "slim"))
+        self.variant = check_choice("variant", variant, ("paper", "slim"))
         self.in_chans = in_chans
         self.aux_logits = False
         self.drop_rate = float(drop_rate)

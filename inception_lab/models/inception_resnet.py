@@ -336,7 +336,7 @@ class InceptionResNetV1(InceptionResNet):
         avgpool_count_include_pad: bool = False,
     ) -> None:
         super().__init__()
-        self.variant = check_choice("inception_resnet_v1 variant", variant, ("paper", "facenet"))
+        self.variant = check_choice("variant", variant, ("paper", "facenet"))
         width = width_rule(width_mult)
         self._build(
             stem=_code_stem(in_chans, width, last="conv"),
@@ -399,7 +399,7 @@ class InceptionResNetV2(InceptionResNet):
         avgpool_count_include_pad: bool = False,
     ) -> None:
         super().__init__()
-        self.variant = check_choice("inception_resnet_v2 variant", variant, ("slim", "paper"))
+        self.variant = check_choice("variant", variant, ("slim", "paper"))
         width = width_rule(width_mult)
         slim = variant == "slim"
         self._build(

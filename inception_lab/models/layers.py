@@ -56,21 +56,28 @@ def width_rule(width_mult: float) -> Width:
 
 
 # ------------------------------------------------------------------------------------------- choices and switches
+class SwitchError(ValueError):
+    """A switch set to a value the network does not offer; ``switch``, ``value`` and ``choices`` say which."""
+
+    def __init__(self, switch: str, value: object, choices: Iterable, message: str | None = None) -> None:
+        self.switch, self.value, self.choices = switch, value, tuple(choices)
+        super().__init__(message or f"{switch} must be one of {', '.join(repr(c) for c in self.choices)}, got {value!r}")
+
+
 def check_choice(name: str, value, choices: Iterable):
-    """Return ``value`` if it is one of ``choices``, else raise ``ValueError`` naming the switch and the choices."""
+    """Return ``value`` if it is one of ``choices``, else raise ``SwitchError`` naming the switch and the choices."""
     choices = tuple(choices)
     if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+        raise SwitchError(name, value, choices)
     return value
 
 
 def check_aux_switch(aux_logits: object) -> bool:
     """``aux_logits`` must be a bool here; ``'auto'`` is resolved from the input size by the training CLI."""
     if not isinstance(aux_logits, bool):
-        raise ValueError(
-            f"aux_logits={aux_logits!r}: pass True or False ('auto' is resolved from the input size by the "
-            "training CLI before the model is built)"
-        )
+        raise SwitchError("aux_logits", aux_logits, (True, False),
+                          f"aux_logits={aux_logits!r}: pass True or False ('auto' is resolved from the input size by "
+                          "the training CLI before the model is built)")
     return aux_logits
 
 
