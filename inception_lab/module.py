@@ -24,6 +24,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.fabric.utilities.data import _set_sampler_epoch
+from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torch.nn import functional as F
 from torchmetrics import MeanMetric
@@ -50,6 +51,8 @@ class InceptionClassifier(L.LightningModule):
         config: the run's resolved config as plain containers; saved in checkpoints (weights_only-safe) so
             evaluation can rebuild the network.
         backbone_lr_mult: the backbone's learning rate as a fraction of the head's (fine-tuning; 1 = one rate).
+        schedule_horizon: on a resume with another ``max_epochs``: ``original`` keeps the schedule's planned
+            epochs, ``stretch`` re-plans it over the new ones.
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class InceptionClassifier(L.LightningModule):
         divergence_bound: float = 1.0e4,
         config: dict | None = None,
         backbone_lr_mult: float = 1.0,
+        schedule_horizon: str = "original",
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["model", "optimizer", "scheduler"])
@@ -81,6 +85,7 @@ class InceptionClassifier(L.LightningModule):
         self.diverged_at_step: int | None = None
         self._first_bad_step: torch.Tensor | None = None  # on the device; NOT_DIVERGED until a step goes bad
         self._first_bad_loss: torch.Tensor | None = None  # the loss at that step, on the device
+        self.schedule_epochs: int | None = None  # the epochs the lr schedule is planned over (kept across resumes)
         self.diverged_loss: float | None = None  # read with diverged_at_step (None: another rank diverged first)
         self._checked_at_step = -1
         self._first_train_loss: torch.Tensor | float | None = None  # a device tensor until first read
@@ -216,6 +221,17 @@ class InceptionClassifier(L.LightningModule):
         max_epochs = self.trainer.max_epochs
         if not max_epochs or max_epochs < 1:  # trained by max_steps
             max_epochs = max(1, math.ceil(total_steps / steps_per_epoch))
+        planned = self.schedule_epochs  # set by on_load_checkpoint: the horizon the resumed run planned
+        if planned is not None and planned != max_epochs:
+            if self.hparams.schedule_horizon == "original":
+                rank_zero_info(f"note: resuming with {max_epochs} epochs; the schedule keeps the {planned}-epoch "
+                               "horizon it was planned with (schedule_horizon=stretch re-plans it over "
+                               f"{max_epochs} epochs, and the learning rate jumps back up)")
+                max_epochs = planned
+            else:
+                rank_zero_info(f"note: schedule_horizon=stretch: the schedule planned for {planned} epochs is "
+                               f"re-planned over {max_epochs}")
+        self.schedule_epochs = max_epochs
         scheduler = self.scheduler_factory(optimizer, steps_per_epoch=steps_per_epoch, max_epochs=max_epochs)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
@@ -227,6 +243,7 @@ class InceptionClassifier(L.LightningModule):
         checkpoint["inception_lab"] = {
             "history": self.history,
             "diverged_at_step": self.diverged_at_step,
+            "schedule_epochs": self.schedule_epochs,
             "first_train_loss": self.first_train_loss,
             "rng_states": collect_rng_states(),
         }
@@ -235,6 +252,7 @@ class InceptionClassifier(L.LightningModule):
         state = checkpoint.get("inception_lab", {})
         self.history = list(state.get("history", []))
         self.diverged_at_step = state.get("diverged_at_step")
+        self.schedule_epochs = state.get("schedule_epochs")
         self._first_train_loss = state.get("first_train_loss")
         self._rng_states_to_restore = state.get("rng_states")
 

@@ -356,6 +356,9 @@ def check_run(cfg: Any) -> None:
     number(cfg, "seed", integer=True, ge=0)
     number(cfg, "divergence.loss_bound", gt=0, nullable=True, hint="null = only a non-finite loss counts as diverged")
     choice(cfg, "matmul_precision", ("highest", "high", "medium"))
+    choice(cfg, "schedule_horizon", ("original", "stretch"),
+           hint="original = a resume keeps the schedule of the run it continues; stretch = re-plan over the new "
+           "trainer.max_epochs")
     flag(cfg, "channels_last")
     flag(cfg, "compile")
     choice(cfg, "compile_options.mode", (None, "default", "reduce-overhead", "max-autotune",

@@ -127,6 +127,23 @@ def test_resume_continues_from_the_checkpoint(cli, tmp_path):
     assert records[1]["steps"] == 2 * records[0]["steps"]
 
 
+def test_resume_with_more_epochs_keeps_the_schedule_unless_told_to_stretch(cli, tmp_path):
+    """A 1-epoch run (cosine after a 1-epoch warm-up, so the cosine ends where it starts) resumed for 3 epochs of 3
+    steps: by default the schedule keeps its horizon (lr at the floor from step 4 on); schedule_horizon=stretch
+    re-plans it over 3 epochs, so the end of the second epoch (step 6) is half-way down the cosine: 0.045 x 0.5."""
+    first = cli(*TINY, "logger=none", "trainer.max_epochs=1", "hydra.run.dir=outputs/first")
+    assert first.returncode == 0, first.stderr[-3000:]
+    source = tmp_path / "outputs" / "first"
+    for name, horizon in (("kept", "original"), ("stretched", "stretch")):
+        resumed = cli(*TINY, "logger=none", "trainer.max_epochs=3", f"ckpt_path={source}",
+                      f"schedule_horizon={horizon}", f"hydra.run.dir=outputs/{name}")
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+    kept, stretched = (read_results(tmp_path / "outputs" / n) for n in ("kept", "stretched"))
+    assert kept["history"][0] == stretched["history"][0]  # the restored first epoch (lr 0.045 after its warm-up)
+    assert [row["lr"] for row in kept["history"][1:]] == [0.0, 0.0]
+    assert [row["lr"] for row in stretched["history"][1:]] == pytest.approx([0.0225, 0.0], abs=1e-9)
+
+
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04truncated"])
 def test_bad_checkpoint_is_one_clear_error(cli, tmp_path, content):
     bad = tmp_path / "bad.ckpt"

@@ -225,6 +225,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         divergence_bound=cfg.divergence.loss_bound,
         config={**record["config"], "model_args": model_args, **pretrained_record(model)},
         backbone_lr_mult=float(OmegaConf.select(cfg, "finetune.backbone_lr_mult", default=1.0)),  # +experiment=finetune/..
+        schedule_horizon=str(cfg.schedule_horizon),
     )
     if cfg.compile:  # in place (nn.Module.compile): checkpoint keys stay model.<...>, resumable with compile off
         module.model.compile(**OmegaConf.to_container(cfg.compile_options, resolve=True))
