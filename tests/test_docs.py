@@ -17,7 +17,7 @@ OUTSIDE_DOCUMENTS = re.compile("|".join([
     "runner" + "-anchors", "DESIGN" + r"\.md", "shared" + "/reference", "inception-family" + r"\.md",
     r"\.\./" + "shared/",
 ]))
-OWN_ISSUE = re.compile(r"(?<![Ll]ightning )(?<!PyTorch )(?<!Hydra )\b[Ii]ssue[- ]#?\d+")
+OWN_ISSUE = re.compile(r"(?<![Ll]ightning )(?<![Pp]y[Tt]orch )(?<!Hydra )(?<!timm )\b[Ii]ssue[- ]#?\d+")
 SECTION_SIGN = "\u00a7"
 # A section sign must follow a paper's name ("Rethinking", "v4 paper", "GoogLeNet", "arXiv 1502.03167, " ...).
 PAPER_NAMES = re.compile(r"Rethinking|GoogLeNet|BN paper|v4 paper|Inception-v4|Xception|EXIF 2\.3|arXiv \d+\.\d+")
