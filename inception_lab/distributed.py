@@ -1,4 +1,4 @@
-"""DDP inside a Hydra ``--multirun`` sweep (runner-anchors B1).
+"""DDP inside a Hydra ``--multirun`` sweep (docs/reference.md#ddp-in-sweeps).
 
 Lightning starts ranks 1..N-1 by re-executing the script with ``sys.argv`` plus ``hydra.run.dir=<run dir>``. In a
 sweep, ``sys.argv`` still holds ``--multirun`` and every comma list, so each child would start the whole sweep in a

@@ -1,4 +1,4 @@
-"""Checkpoint evaluation: single crop, multi-crop (10 / 12 / 144 views) and ensembles (reference §11).
+"""Checkpoint evaluation: single crop, multi-crop (10 / 12 / 144 views) and ensembles (docs/reference.md#evaluation).
 
 The pieces, each usable on its own:
 
@@ -7,7 +7,7 @@ The pieces, each usable on its own:
   ``create_model`` kwargs). A missing, truncated or foreign file raises ``EvalError`` with one line. With Lightning's
   ``EMAWeightAveraging`` the checkpoint's ``state_dict`` *is* the averaged (EMA) model and the raw weights sit in
   ``current_model_state``: ``weights="auto"`` evaluates the EMA weights when they exist (the papers evaluate with
-  a running average of the parameters, reference §10.4), ``"raw"`` the raw ones, ``"ema"`` insists on EMA.
+  a running average of the parameters, docs/reference.md#ema), ``"raw"`` the raw ones, ``"ema"`` insists on EMA.
 - ``CropSet`` describes one evaluation protocol (a file in ``conf/crops/``). ``central: true`` = the run's own
   validation transform (the papers' "single crop"); otherwise GoogLeNet §7 multi-crop: for each shorter-side
   scale, ``squares`` squares (1 = centre, 3 = left/centre/right or top/centre/bottom), in each square the 4 corner
@@ -287,7 +287,7 @@ def class_outputs(cfg: Any, data_classes: Sequence[str], source: str) -> tuple[l
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Crop sets (reference §11)
+# Crop sets (docs/reference.md#evaluation)
 # ---------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CropSet:

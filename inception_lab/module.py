@@ -1,6 +1,6 @@
 """InceptionClassifier: the one LightningModule that trains every network of the zoo.
 
-Loss (reference §10.6-§10.7): cross-entropy with label smoothing on the main logits plus ``aux_weight`` times the
+Loss (docs/reference.md#aux-weight, #label-smoothing): cross-entropy with label smoothing on the main logits plus ``aux_weight`` times the
 same loss on each auxiliary head. Metrics: top-1 / top-5 accuracy (torchmetrics), synchronised across ranks.
 Optimizer and scheduler come from config as Hydra partials. A non-finite loss, or one above
 ``divergence_bound``, stops the run cleanly and is recorded (``diverged_at_step``), never raised.
@@ -212,7 +212,7 @@ class InceptionClassifier(L.LightningModule):
 
     # ---- optimisation -----------------------------------------------------------------------------------------
     def configure_optimizers(self):
-        # no decay on BN / biases (§1.4); a slower backbone when fine-tuning
+        # no decay on BN / biases (docs/reference.md#weight-decay-and-init); a slower backbone when fine-tuning
         optimizer = create_optimizer(self.optimizer_factory, self.model, self.hparams.backbone_lr_mult)
         if self.scheduler_factory is None:
             return optimizer

@@ -4,11 +4,11 @@ Everything here is plain PyTorch (no Lightning, no Hydra), so the configs in ``c
 ``conf/scheduler`` reach it through ``hydra.utils.instantiate`` as partials:
 
 - ``RMSpropTF``: the update of TF1 ``tf.train.RMSPropOptimizer`` that the Rethinking (§8) and Inception-v4 (§4)
-  papers and TF-slim trained with. ``torch.optim.RMSprop`` is a different rule (reference §10.5).
+  papers and TF-slim trained with. ``torch.optim.RMSprop`` is a different rule (docs/reference.md#rmsprop-tf).
 - ``exponential_step_decay`` / ``cosine`` / ``constant``: ``LambdaLR`` schedules stepped every *optimizer step*
   (the module registers them with ``interval="step"``), expressed in epochs.
-- ``scaled_lr``: the batch-size scaling rule for the papers' learning rate (reference §10.4).
-- ``weight_decay_groups``: parameter groups that decay conv/FC weights only, as TF-slim does (reference §1.4), and
+- ``scaled_lr``: the batch-size scaling rule for the papers' learning rate (docs/reference.md#lr-scaling).
+- ``weight_decay_groups``: parameter groups that decay conv/FC weights only, as TF-slim does (docs/reference.md#weight-decay-and-init), and
   give the backbone a lower learning rate than the head when fine-tuning (``create_optimizer`` applies it).
 """
 
@@ -36,12 +36,12 @@ __all__ = [
 # RMSProp with TensorFlow 1 semantics
 # ------------------------------------------------------------------------------------------------------------------
 class RMSpropTF(torch.optim.Optimizer):
-    r"""RMSProp with the semantics of TF1 ``tf.train.RMSPropOptimizer`` (reference §10.5).
+    r"""RMSProp with the semantics of TF1 ``tf.train.RMSPropOptimizer`` (docs/reference.md#rmsprop-tf).
 
     Per parameter ``w`` with gradient ``g``, learning rate ``lr``, decay ``ρ`` (``alpha``), momentum ``μ``
     and ``ε`` (``eps``)::
 
-        g   ← g + weight_decay · w              (coupled L2 = TF-slim's 4e-5·Σw²/2 in the loss, reference §1.4)
+        g   ← g + weight_decay · w              (coupled L2 = TF-slim's 4e-5·Σw²/2 in the loss, docs/reference.md#weight-decay-and-init)
         ms  ← ρ · ms + (1 − ρ) · g²             (ms starts at ONES, not zeros)
         mom ← μ · mom + lr · g / √(ms + ε)      (ε INSIDE the root; lr folded INTO the momentum buffer)
         w   ← w − mom
@@ -56,7 +56,7 @@ class RMSpropTF(torch.optim.Optimizer):
     denominator is ``√(ms − mg² + ε)``. With ``momentum=0`` no buffer is kept and ``w ← w − lr·g/√(ms + ε)``,
     which is the same update.
 
-    Defaults are the papers' recipe (Rethinking §8, v4 paper §4, TF-slim; reference §10.4): lr 0.045 (for batch
+    Defaults are the papers' recipe (Rethinking §8, v4 paper §4, TF-slim; docs/reference.md#recipe): lr 0.045 (for batch
     32 per replica, see :func:`scaled_lr`), decay 0.9, momentum 0.9, ε 1.0. The decay is called ``alpha`` to
     match ``torch.optim.RMSprop``; TF calls it ``decay`` (or ``rho`` in Keras).
 
@@ -202,7 +202,7 @@ def weight_decay_groups(module: torch.nn.Module, backbone_lr_mult: float = 1.0) 
     """Split ``module``'s trainable parameters into ``[decayed, not decayed]`` optimizer parameter groups.
 
     TF-slim puts its L2 (4e-5) on conv and fully connected *weights* only; BatchNorm scale/offset and biases are
-    not decayed (reference §1.4; the IR-v2 scope also decays biases, ignored here). Every parameter with at most
+    not decayed (docs/reference.md#weight-decay-and-init; the IR-v2 scope also decays biases, ignored here). Every parameter with at most
     one dimension (biases, BN γ/β) goes to the second group, which carries ``weight_decay=0.0``; the first group
     takes the optimizer's own ``weight_decay`` (e.g. ``${regularizer.weight_decay}``). Pass the result where the
     optimizer partial expects its parameters: ``optimizer_partial(weight_decay_groups(model))``.
@@ -248,7 +248,7 @@ def create_optimizer(factory: Callable[..., torch.optim.Optimizer], module: torc
 def scaled_lr(base_lr: float, global_batch: int, reference_batch: int = 32, rule: str = "linear") -> float:
     """The learning rate for ``global_batch`` given ``base_lr`` tuned at ``reference_batch``.
 
-    Reference §10.4: the papers' 0.045 (Rethinking §8, v4 paper §4) belongs to steps of batch 32 per replica,
+    docs/reference.md#lr-scaling: the papers' 0.045 (Rethinking §8, v4 paper §4) belongs to steps of batch 32 per replica,
     most likely applied asynchronously by each of 50 (v4: 20) replicas. With synchronous data parallelism at a
     global batch ``B`` the lab keeps 0.045 unless the user asks for scaling:
 
@@ -296,7 +296,7 @@ def exponential_step_decay(
     warmup_epochs: float = 0.0,
     staircase: bool = True,
 ) -> LambdaLR:
-    """The papers' schedule: ``lr = base · decay_rate^⌊epoch / decay_epochs⌋`` (reference §10.4).
+    """The papers' schedule: ``lr = base · decay_rate^⌊epoch / decay_epochs⌋`` (docs/reference.md#lr-schedule).
 
     Rethinking §8 and the v4 paper §4: 0.045 decayed by 0.94 every 2 epochs; implemented as TF-slim's
     ``tf.train.exponential_decay(..., decay_steps=int(steps_per_epoch · decay_epochs), staircase=True)``, counted

@@ -1,5 +1,5 @@
-"""The papers' published numbers, kept as data (reference shared/reference/inception-family.md §9.5, §9.6,
-§10.1-§10.3).
+"""The papers' published numbers, kept as data (docs/reference.md#accuracy, #multi-crop-numbers,
+docs/reference.md#ablations).
 
 Every number carries its source (paper + table) and, where the reference marks it, the flag
 ``[verify against PDF]`` (none of the ablation tables' numbers carries it now). All values are ImageNet-1k
@@ -11,11 +11,11 @@ Three kinds of data:
 - ``PAPER_TABLES``: the ablation tables a sweep reproduces, keyed by the family of ``experiment_name``
   (``table3/rmsprop`` -> ``table3``); each row is keyed by the full experiment name the runner writes into
   results.json (``conf/experiment/<family>/<row>.yaml`` sets it). The report puts these beside our runs.
-- ``SINGLE_CROP``: each network's published single-model, single-crop error (§9.5).
-- ``MULTI_CROP``: multi-crop and ensemble numbers (§9.6), matched by ``inception-lab-eval`` on
+- ``SINGLE_CROP``: each network's published single-model, single-crop error (docs/reference.md#accuracy).
+- ``MULTI_CROP``: multi-crop and ensemble numbers (docs/reference.md#multi-crop-numbers), matched by ``inception-lab-eval`` on
   (member model names, number of crops).
 
-Evaluation-set caveat (reference §9.5): Rethinking's numbers and the v4 paper's Table 2 are on the 48,238
+Evaluation-set caveat (docs/reference.md#accuracy): Rethinking's numbers and the v4 paper's Table 2 are on the 48,238
 non-blacklisted validation images (about 0.2-0.3% top-1 optimistic against all 50,000); v4 paper Tables 3-5 use
 all 50,000. Our runs are whatever data the run used: on the embedded digits the comparison shows the plumbing,
 not a reproduction.
@@ -103,7 +103,7 @@ class PaperTable:
         return names.index(experiment) if experiment in names else len(names)
 
 
-# ---- Rethinking Table 3 (reference §10.1): cumulative rows, single crop, single model --------------------------
+# ---- Rethinking Table 3 (docs/reference.md#table3): cumulative rows, single crop, single model --------------------------
 _T3 = "Rethinking Table 3"
 TABLE3 = PaperTable(
     key="table3",
@@ -125,12 +125,12 @@ TABLE3 = PaperTable(
     },
     notes=(
         "Each row keeps every change above it. Paper cost in billions of multiply-adds: 3.8 (v2 .. label smoothing), "
-        "4.8 (factorized 7x7, BN-aux); the 7x7 stem's +1.0 Bn does not reproduce (+0.41 G measured, reference §10.1).",
-        "Evaluated on the 48,238 non-blacklisted validation images (reference §9.5).",
+        "4.8 (factorized 7x7, BN-aux); the 7x7 stem's +1.0 Bn does not reproduce (+0.41 G measured, docs/reference.md#table3).",
+        "Evaluated on the 48,238 non-blacklisted validation images (docs/reference.md#accuracy).",
     ),
 )
 
-# ---- Rethinking Table 2 (reference §10.2): receptive field at near-constant cost -------------------------------
+# ---- Rethinking Table 2 (docs/reference.md#table2): receptive field at near-constant cost -------------------------------
 _T2 = "Rethinking Table 2"
 TABLE2 = PaperTable(
     key="table2",
@@ -146,11 +146,11 @@ TABLE2 = PaperTable(
     row_keys=("data.image_size",),
     notes=(
         "Published as top-1 accuracy 76.6 / 76.4 / 75.2 %.",
-        "The paper trained the lower-resolution nets longer; they ended close (reference §10.2).",
+        "The paper trained the lower-resolution nets longer; they ended close (docs/reference.md#table2).",
     ),
 )
 
-# ---- Residual scaling (reference §10.3, §9.5): v4 paper §3.3; final networks' numbers from v4 Table 2 ----------
+# ---- Residual scaling (docs/reference.md#residual-scaling-ablation, #accuracy): v4 paper §3.3; final networks' numbers from v4 Table 2 ----------
 _V4T2 = "v4 paper Table 2"
 RESIDUAL_SCALING = PaperTable(
     key="residual_scaling",
@@ -202,7 +202,7 @@ RESIDUAL_SCALING = PaperTable(
 
 PAPER_TABLES: dict[str, PaperTable] = {t.key: t for t in (TABLE3, TABLE2, RESIDUAL_SCALING)}
 
-# ---- Single model, single crop (reference §9.5) -------------------------------------------------------------------
+# ---- Single model, single crop (docs/reference.md#accuracy) -------------------------------------------------------------------
 SINGLE_CROP: dict[str, tuple[Published, ...]] = {
     "v1": (
         Published(None, 10.07, "GoogLeNet Table 3", "googlenet", "GoogLeNet, 1 model, 1 crop", models=("v1",)),
@@ -222,7 +222,7 @@ SINGLE_CROP: dict[str, tuple[Published, ...]] = {
     ),
 }
 
-# ---- Multi-crop and ensembles (reference §9.6) --------------------------------------------------------------------
+# ---- Multi-crop and ensembles (docs/reference.md#multi-crop-numbers) --------------------------------------------------------------------
 _IRV2x3 = ("inception_resnet_v2",) * 3
 MULTI_CROP: tuple[Published, ...] = (
     Published(None, 9.15, "GoogLeNet Table 3", "googlenet", "GoogLeNet, 10 crops", crops=10, models=("v1",)),
@@ -234,7 +234,7 @@ MULTI_CROP: tuple[Published, ...] = (
     Published(20.1, 4.9, "BN paper Fig. 4", "bn", "6 BN-Inception (BN-x30 variants), 144 crops", crops=144,
               models=("bn_inception",) * 6),
     Published(19.47, 4.48, "Rethinking Table 4", "rethinking", "Inception-v3, 12 crops", crops=12, models=("v3",),
-              note="non-blacklisted images; '12 crops' is not defined by GoogLeNet: our reading (reference §11)"),
+              note="non-blacklisted images; '12 crops' is not defined by GoogLeNet: our reading (docs/reference.md#evaluation)"),
     Published(18.77, 4.2, "Rethinking Table 4", "rethinking", "Inception-v3, 144 crops", crops=144, models=("v3",),
               note="non-blacklisted images"),
     Published(17.3, 3.5, "Rethinking abstract / Table 5", "rethinking", "4 x Inception-v3, 144 crops", crops=144,
@@ -278,7 +278,7 @@ def published_row(experiment: str | None) -> Published | None:
 
 def published_for(models: Iterable[str], crops: int) -> list[Published]:
     """Published numbers for an evaluation of these member models (names as ``create_model`` takes them) with
-    ``crops`` views per image: single crop -> §9.5, otherwise §9.6 (the member multiset must match)."""
+    ``crops`` views per image: single crop -> docs/reference.md#accuracy, otherwise docs/reference.md#multi-crop-numbers (the member multiset must match)."""
     wanted = Counter(models)
     if not wanted:
         return []

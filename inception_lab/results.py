@@ -1,4 +1,4 @@
-"""results.json: the one record a run leaves and a report reads (DESIGN.md "results.json").
+"""results.json: the one record a run leaves and a report reads (docs/architecture.md#one-run).
 
 Written atomically (temporary file in the same directory, then ``os.replace``) and by rank zero only, so a
 reader never sees half a file and DDP ranks never race. ``read_results`` validates what it loads and raises

@@ -78,7 +78,7 @@ def test_count_flops_full_width_v3_is_fast_and_leaves_the_model_alone():
     assert model.training and all(m.training for m in model.modules())
     assert model.stem.Conv2d_1a_3x3[0].weight.device.type == "cpu"
     assert torch.equal(model.stem.Conv2d_1a_3x3[0].weight, before)
-    assert count_flops(build_meta("v3"), 299) == {"macs": 5_713_216_096, "flops": 11_426_432_192}  # §9.1 5.713 G
+    assert count_flops(build_meta("v3"), 299) == {"macs": 5_713_216_096, "flops": 11_426_432_192}  # docs/reference.md#counts 5.713 G
     assert count_flops(build_meta("v3"), 299, train=True)["macs"] / 1e9 == pytest.approx(5.719, abs=1e-3)
     assert count_flops(build_meta("v3", in_chans=1), 299, in_chans=1)["macs"] < 5_713_216_096
 
@@ -104,7 +104,7 @@ def test_minimum_input_size_generic_and_by_name(toy_registered):
     assert minimum_input_size(Toy(), aux=True) == 10
     assert minimum_input_size(Toy(aux_logits=False), aux=True) == 4
     assert minimum_input_size(toy_registered, aux=True, aux_logits=False) == 4
-    assert minimum_input_size("v3", aux=False, first_stride=1) == 39  # §9.3 r151
+    assert minimum_input_size("v3", aux=False, first_stride=1) == 39  # docs/reference.md#minimum-input r151
     with pytest.raises(TypeError):
         minimum_input_size(Toy(), aux=False, first_stride=1)
 

@@ -1,5 +1,5 @@
 """``data=imagefolder``: a generated ImageNet-layout folder of real JPEG/PNG files (grayscale and CMYK among
-them), the class index, file lists, and every bad-input case of issue 6 asserted by its message."""
+them), the class index, file lists, and every bad-input case asserted by its message."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Transform geometry and pixels (reference §10.8, §11): crop area / aspect bounds, eval crop, multi-crop views,
+"""Transform geometry and pixels (docs/reference.md#train-augmentation, #evaluation): crop area / aspect bounds, eval crop, multi-crop views,
 decode of every colour mode, EXIF orientation, reduced-scale JPEG decode, batch-wise device ops."""
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def test_distorted_box_respects_area_and_aspect_bounds(width, height):
 
 def test_distorted_box_config_ranges_and_fallback():
     torch.manual_seed(1)
-    for _ in range(300):  # TF-slim's v2+ range (reference §12 #29)
+    for _ in range(300):  # TF-slim's v2+ range (docs/reference.md#train-augmentation)
         box = sample_distorted_box(400, 300, (0.05, 1.0), (0.75, 4 / 3))
         if box != (0.0, 0.0, 400.0, 300.0):
             _check_box(box, 400, 300, (0.05, 1.0), (0.75, 4 / 3))
@@ -104,7 +104,7 @@ def test_eval_transform_is_the_central_crop_resized(tmp_path):
 
 
 def test_multi_crop_counts_and_boxes():
-    # reference §11: 4 scales x 3 squares x (4 corners + centre + whole square) x 2 mirrors = 144
+    # docs/reference.md#evaluation: 4 scales x 3 squares x (4 corners + centre + whole square) x 2 mirrors = 144
     picture = synthetic_picture(64, 48, seed=4)
     views = multi_crop(picture, 24, shorter_sides=(32, 36, 40, 44))
     assert views.shape == (144, 3, 24, 24) and views.dtype == torch.uint8

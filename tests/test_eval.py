@@ -80,7 +80,7 @@ def test_crop_sets_are_config_with_the_papers_geometry():
     sets = {name: crop_set_from_cfg(name, cfg.crop_sets) for name in ("single", "10", "12", "144")}
     assert {name: s.num_views for name, s in sets.items()} == {"single": 1, "10": 10, "12": 12, "144": 144}
     assert sets["144"].shorter_sides(224) == [256, 288, 320, 352]  # GoogLeNet §7
-    assert sets["144"].shorter_sides(299) == [342, 384, 427, 470]  # reference §11: x 299/224 (our assumption)
+    assert sets["144"].shorter_sides(299) == [342, 384, 427, 470]  # docs/reference.md#evaluation: x 299/224 (our assumption)
     assert sets["12"].shorter_sides(299) == [342] and sets["12"].squares == 1
     assert sets["single"].central
     custom = compose_cfg("eval", ["ckpt=x", "+crop_sets.mine={scales:[256],squares:1,corners:false,mirror:true}",

@@ -36,7 +36,7 @@ def test_every_experiment_composes_and_names_itself(name):
     assert cfg.wandb.group == name.split("/")[0] and cfg.wandb.tags
 
 
-# Rethinking Table 3: each row keeps every change above it (reference §10.1).
+# Rethinking Table 3: each row keeps every change above it (docs/reference.md#table3).
 TABLE3 = {
     "table3/v2": ("v2", "7x7", "torch.optim.SGD", 0.0, False),
     "table3/rmsprop": ("v2", "7x7", "inception_lab.optim.RMSpropTF", 0.0, False),

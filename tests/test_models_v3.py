@@ -1,5 +1,5 @@
-"""Inception-v3 and the Rethinking Inception-v2 against the reference (shared/reference/inception-family.md §4, §9,
-§10.1-§10.2, §14). Full-width networks are built on the meta device (counts and shapes only); behaviour is checked
+"""Inception-v3 and the Rethinking Inception-v2 against the reference (docs/reference.md#inception-v3, #numbers,
+docs/reference.md#table3, #table2, #checks). Full-width networks are built on the meta device (counts and shapes only); behaviour is checked
 on real tensors at width 0.25."""
 
 from __future__ import annotations
@@ -57,10 +57,10 @@ def test_unknown_model_name_raises_unknown_model_error():
         ("v3", {"aux_bn_fc": False}, 27_160_496),
         ("v2", {"aux_logits": False}, 23_815_336),
         ("v2", {}, 27_141_264),
-        ("v3", {"aux_logits": False, "stem": "table1"}, 24_393_736),  # §4.1
-        ("v3", {"aux_logits": False, "num_17x17_blocks": 5}, 25_525_576),  # §4.4
-        ("v3", {"num_17x17_blocks": 5}, 28_852_272),  # §9.1
-        ("v3", {"aux_hidden": 1024}, 23_834_568 + 4_402_408),  # §4.8
+        ("v3", {"aux_logits": False, "stem": "table1"}, 24_393_736),  # docs/reference.md#v3-stem
+        ("v3", {"aux_logits": False, "num_17x17_blocks": 5}, 25_525_576),  # docs/reference.md#v3-17x17
+        ("v3", {"num_17x17_blocks": 5}, 28_852_272),  # docs/reference.md#counts
+        ("v3", {"aux_hidden": 1024}, 23_834_568 + 4_402_408),  # docs/reference.md#v3-aux
     ],
 )
 def test_parameter_counts_match_reference(name, overrides, expected):
@@ -68,7 +68,7 @@ def test_parameter_counts_match_reference(name, overrides, expected):
 
 
 def test_per_block_parameter_counts():
-    """Reference §4.2-§4.8 (each equals the corresponding timm module)."""
+    """docs/reference.md#inception-v3 (each equals the corresponding timm module)."""
     m = build_meta("v3")
     expected = {
         "Mixed_5b": 255_904, "Mixed_5c": 277_472, "Mixed_5d": 285_152, "Mixed_6a": 1_153_280,
@@ -86,14 +86,14 @@ def test_per_block_parameter_counts():
         "Conv2d_1a_3x3": 928, "Conv2d_2a_3x3": 9_280, "Conv2d_2b_3x3": 18_560,
         "Conv2d_3b_1x1": 5_280, "Conv2d_4a_3x3": 138_624,
     }  # fmt: skip
-    assert n_params(build_meta("v2").stem.Conv2d_1a_7x7) == 9_536  # §4.9
+    assert n_params(build_meta("v2").stem.Conv2d_1a_7x7) == 9_536  # docs/reference.md#inception-v2
 
 
 # ---------------------------------------------------------------------------------------------------- shapes
 
 
 def test_v3_endpoint_shapes_at_299():
-    """Reference §14, Inception-v3 @299."""
+    """docs/reference.md#checks, Inception-v3 @299."""
     grids = feature_grid_sizes(build_meta("v3"), 299, train=True)
     expected = {
         "stem.Conv2d_1a_3x3": (32, 149, 149), "stem.Conv2d_2a_3x3": (32, 147, 147),
@@ -108,7 +108,7 @@ def test_v3_endpoint_shapes_at_299():
 
 
 def test_aux_head_shapes():
-    """Reference §4.8 / §14: 768x5x5 -> 128x5x5 -> 768x1x1 -> logits."""
+    """docs/reference.md#v3-aux, #checks: 768x5x5 -> 128x5x5 -> 768x1x1 -> logits."""
     head = build_meta("v3", num_classes=7).AuxLogits
     x = torch.empty(2, 768, 17, 17, device="meta")
     pooled = head.pool(x)
@@ -121,7 +121,7 @@ def test_aux_head_shapes():
 
 
 def test_v2_endpoint_shapes_at_299():
-    """Reference §14, Inception-v2 @299: 7x7 conv 64x147², then as v3 from MaxPool_3a."""
+    """docs/reference.md#checks, Inception-v2 @299: 7x7 conv 64x147², then as v3 from MaxPool_3a."""
     v2 = feature_grid_sizes(build_meta("v2"), 299)
     v3 = feature_grid_sizes(build_meta("v3"), 299)
     assert v2["stem.Conv2d_1a_7x7"] == (64, 147, 147)
@@ -141,7 +141,7 @@ def test_table1_stem_feeds_288_channels():
 
 
 def test_eval_returns_logits_train_returns_logits_and_aux_full_width_meta():
-    """Reference §14: eval -> logits; train with aux on -> (logits, aux_logits). Shapes only (meta device)."""
+    """docs/reference.md#checks: eval -> logits; train with aux on -> (logits, aux_logits). Shapes only (meta device)."""
     model = build_meta("v3", num_classes=5)
     x = torch.empty(2, 3, 299, 299, device="meta")
     out = model.eval()(x)
@@ -173,7 +173,7 @@ def test_aux_off_trains_at_minimum_input_and_gradients_flow():
 
 
 def test_minimum_input_sizes():
-    """Reference §9.3: 75 with aux off (74 fails), 299 with aux on; Table 2 settings per §10.2."""
+    """docs/reference.md#minimum-input: 75 with aux off (74 fails), 299 with aux on; Table 2 settings per docs/reference.md#table2."""
     assert minimum_input_size("v3", aux=False) == 75
     assert minimum_input_size("v3", aux=True) == 299
     assert minimum_input_size("v2", aux=True) == 299
@@ -199,7 +199,7 @@ def test_switches_reach_the_layers():
     assert len(pools) == 9 and all(p.count_include_pad for p in pools)
     default_pools = [p for p in build_meta("v3").modules() if isinstance(p, nn.AvgPool2d) and p.stride == 1]
     assert len(default_pools) == 9 and not any(p.count_include_pad for p in default_pools)
-    assert m.stem.Conv2d_1a_3x3[0].out_channels == 16  # max(int(32 * 0.25), 16), §1.5
+    assert m.stem.Conv2d_1a_3x3[0].out_channels == 16  # max(int(32 * 0.25), 16), docs/reference.md#width-multiplier
     assert m.Mixed_5b.branch3x3dbl[1][0].out_channels == 24  # int(96 * 0.25)
     assert m.drop_rate == 0.2 and build_meta("v3", drop_rate=0.5).drop_rate == 0.5
     bad = {"stem": "5x5", "first_pool": "avg", "num_17x17_blocks": 3, "aux_logits": "auto"}
@@ -225,7 +225,7 @@ def test_defaults_are_inception_scaling_at_299():
 
 
 def test_table3_v3_costs_more_than_v2():
-    """Reference §4.9 / §10.1: 5.713 G vs 5.300 G MACs (the paper's 3.8 -> 4.8 Bn does not reproduce)."""
+    """docs/reference.md#inception-v2, #table3: 5.713 G vs 5.300 G MACs (the paper's 3.8 -> 4.8 Bn does not reproduce)."""
     v3 = count_flops(build_meta("v3"), 299)["macs"] / 1e9
     v2 = count_flops(build_meta("v2"), 299)["macs"] / 1e9
     assert v3 > v2
@@ -233,7 +233,7 @@ def test_table3_v3_costs_more_than_v2():
 
 
 def test_table2_on_the_7x7_stem_keeps_grids_and_cost():
-    """Reference §10.2 recommended reading: 73x73 after the first layer (+pool), 35/17/8, MACs within 3%."""
+    """docs/reference.md#table2 recommended reading: 73x73 after the first layer (+pool), 35/17/8, MACs within 3%."""
     macs = {}
     for setting, (size, stride, pool) in TABLE2.items():
         m = build_meta("v2", first_stride=stride, first_pool=pool)
@@ -249,7 +249,7 @@ def test_table2_on_the_7x7_stem_keeps_grids_and_cost():
 
 
 def test_table2_on_the_factorised_stem():
-    """Reference §10.2 alternative: r151 identical to r299, r79 gives 36 / 17 / 8 at 5.362 G."""
+    """docs/reference.md#table2 alternative: r151 identical to r299, r79 gives 36 / 17 / 8 at 5.362 G."""
     results = {}
     for setting, (size, stride, pool) in TABLE2.items():
         m = build_meta("v3", first_stride=stride, first_pool=pool)

@@ -1,4 +1,4 @@
-"""GoogLeNet, BN-Inception, Inception-v4 and Inception-ResNet-v1/-v2 against the reference (§9.1, §9.2, §14).
+"""GoogLeNet, BN-Inception, Inception-v4 and Inception-ResNet-v1/-v2 against the reference (docs/reference.md#counts, #block-counts, #checks).
 
 Counts, MACs and grid shapes are measured on the meta device (shapes only, no arithmetic); the few real forward
 passes run at width_mult 0.25 on small inputs so the file stays fast on a 2-core CPU.
@@ -54,7 +54,7 @@ def meta_shapes(model: torch.nn.Module, size: int, names: list[str], train: bool
     return shapes
 
 
-# ------------------------------------------------------------------------------------ parameter counts (§9.1)
+# ------------------------------------------------------------------------------------ parameter counts (docs/reference.md#counts)
 PARAMS = [
     # name, switches, params without aux, params with aux (None: no aux switch)
     ("v1", {}, 7_005_832, 13_385_816),
@@ -82,7 +82,7 @@ def test_parameter_counts_equal_the_reference(name, switches, expected, expected
 
 
 def test_googlenet_separable_stem_matches_table1_weights():
-    """§2.5: the 2014 variant with a separable first layer has 6,983,576 weights (biases not counted)."""
+    """docs/reference.md#googlenet-variants: the 2014 variant with a separable first layer has 6,983,576 weights (biases not counted)."""
     model = meta("v1", v1_variant="paper", stem_separable=True, aux_logits=False)
     assert sum(p.numel() for n, p in model.named_parameters() if n.endswith("weight")) == 6_983_576
 
@@ -92,7 +92,7 @@ def _count(model, name):
 
 
 def test_per_block_parameter_counts():
-    """§9.2 anchors: every block's count equals the reference's."""
+    """docs/reference.md#block-counts anchors: every block's count equals the reference's."""
     tv = meta("v1", v1_variant="torchvision")
     assert [_count(tv, n) for n in ("stem.conv1", "stem.conv2", "stem.conv3")] == [9_536, 4_224, 110_976]
     assert [_count(tv, f"inception{b}") for b in ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")] == [
@@ -134,7 +134,7 @@ def test_per_block_parameter_counts():
     ]
 
 
-# --------------------------------------------------------------------------------------- MACs (§9.1, §2.5, §3.4)
+# --------------------------------------------------------------------------------------- MACs (docs/reference.md#counts, #googlenet-variants, #bn-inception-variants)
 MACS = [
     # name, switches, input, train (aux heads counted), GMACs to 3 decimals
     ("v1", {"aux_logits": False}, 224, False, 1.583),
@@ -161,7 +161,7 @@ def test_macs_equal_the_reference(name, switches, size, train, gmacs):
     assert round(macs / 1e9, 3) == gmacs
 
 
-# ---------------------------------------------------------------------------------------- endpoint shapes (§14)
+# ---------------------------------------------------------------------------------------- endpoint shapes (docs/reference.md#checks)
 def _square(c: int, n: int) -> tuple[int, int, int]:
     return (c, n, n)
 
@@ -266,7 +266,7 @@ def test_googlenet_real_forward_with_both_aux_heads():
 
 
 def test_switch_defaults():
-    """§13 defaults: dropout per model; aux heads on for v1, off for v4 / IR; scales 0.17 / 0.10 / 0.20."""
+    """docs/reference.md#switches defaults: dropout per model; aux heads on for v1, off for v4 / IR; scales 0.17 / 0.10 / 0.20."""
     assert meta("v1").drop_rate == 0.4 and meta("v1").has_aux_heads
     assert meta("v1", v1_variant="torchvision").drop_rate == 0.2
     assert meta("bn_inception").drop_rate == 0.0 and not meta("bn_inception").has_aux_heads
@@ -283,7 +283,7 @@ def test_switch_defaults():
         build_meta("v4", aux_logits="auto")
 
 
-# ------------------------------------------------------------------------------------- residual scaling (§8, §14)
+# ------------------------------------------------------------------------------------- residual scaling (docs/reference.md#residual-scaling, #checks)
 def _blocks(model) -> list[ResidualInceptionBlock]:
     return model.residual_blocks()
 
@@ -309,12 +309,12 @@ def test_residual_scale_switch_sets_every_scaled_block():
      ("inception_resnet_v2", {"variant": "paper"})],
 )
 def test_zero_residual_scale_makes_every_block_an_identity(name, switches):
-    """§14: with every scale 0 a ReLU-terminated block returns ReLU(x) and the linear final block returns x."""
+    """docs/reference.md#checks: with every scale 0 a ReLU-terminated block returns ReLU(x) and the linear final block returns x."""
     model = create_model(name, width_mult=0.25, residual_scale=0.0, **switches).eval()
     blocks = _blocks(model)
     assert all(b.scale == 0.0 for b in blocks if b.activate)
     final = blocks[-1]
-    final.scale = 0.0  # the linear final block is 1.0 under any residual_scale (§10.3); zero it by hand
+    final.scale = 0.0  # the linear final block is 1.0 under any residual_scale (docs/reference.md#residual-scaling-ablation); zero it by hand
     seen = []
     hooks = [b.register_forward_hook(lambda m, i, o: seen.append((m, i[0].clone(), o.clone()))) for b in blocks]
     with torch.no_grad():
@@ -337,7 +337,7 @@ def test_scale_multiplies_the_residual_branch_not_the_shortcut():
 
 
 def test_dead_fraction_of_the_pre_pool_map():
-    """§10.3: the fraction of exact zeros before average pooling (the v4 paper's "died" symptom)."""
+    """docs/reference.md#residual-scaling-ablation: the fraction of exact zeros before average pooling (the v4 paper's "died" symptom)."""
     model = tiny("inception_resnet_v1")
     x = torch.randn(2, 3, 75, 75)
     seen = []
@@ -352,7 +352,7 @@ def test_dead_fraction_of_the_pre_pool_map():
     assert zero_fraction(torch.zeros(4)) == 1.0
 
 
-# ------------------------------------------------------------------------------------------ input sizes (§9.3)
+# ------------------------------------------------------------------------------------------ input sizes (docs/reference.md#minimum-input)
 @pytest.mark.parametrize(
     "name,switches,minimum,minimum_aux",
     [
@@ -384,7 +384,7 @@ def test_too_small_input_names_the_minimum():
 
 
 def test_googlenet_fixed_aux_pool_names_its_input_range():
-    """§2.4: the fixed 5×5/3 aux pool gives the 4×4 map only for 14–16 grids (inputs 209–256 with SAME padding)."""
+    """docs/reference.md#googlenet-aux: the fixed 5×5/3 aux pool gives the 4×4 map only for 14–16 grids (inputs 209–256 with SAME padding)."""
     model = build_meta("v1").train()
     for size in (209, 256):
         assert len(model(torch.empty(2, 3, size, size, device="meta"))) == 3
@@ -397,12 +397,12 @@ def test_googlenet_fixed_aux_pool_names_its_input_range():
 
 @pytest.mark.parametrize("size", [33, 97, 225])
 def test_bn_inception_takes_odd_sizes(size):
-    """§1.2: TF-SAME padding on every stride-2 layer, so odd inputs work (the Caffe padding accepts only bands)."""
+    """docs/reference.md#padding: TF-SAME padding on every stride-2 layer, so odd inputs work (the Caffe padding accepts only bands)."""
     assert tiny("bn_inception")(torch.randn(1, 3, size, size)).shape == (1, 1000)
 
 
 def test_googlenet_same_padding_matches_tf():
-    """§1.2: TF pads a 7×7/2 conv on 224 by 2 before and 3 after; torchvision's variant pads 3 and 3."""
+    """docs/reference.md#padding: TF pads a 7×7/2 conv on 224 by 2 before and 3 after; torchvision's variant pads 3 and 3."""
     pad = tiny("v1", num_classes=10).stem.conv1[0]
     x = torch.randn(1, 1, 224, 224)
     padded = pad(x)

@@ -1,4 +1,4 @@
-"""inception_lab.optim: the TF1 RMSProp rule, the schedules, the optimizer / scheduler configs (reference §10.4-§10.5)."""
+"""inception_lab.optim: the TF1 RMSProp rule, the schedules, the optimizer / scheduler configs (docs/reference.md#lr-schedule, #rmsprop-tf)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ GRADS = [[0.5, -1.0, 2.0], [0.3, 0.2, -0.4], [-0.6, 1.5, 0.1]]  # one gradient p
 
 
 def tf1_rmsprop(w, grads, lrs, rho=0.9, mu=0.9, eps=1.0, wd=0.0, centered=False):
-    """The TF1 formula of reference §10.5, written out on plain floats (independent of inception_lab.optim)."""
+    """The TF1 formula of docs/reference.md#rmsprop-tf, written out on plain floats (independent of inception_lab.optim)."""
     w = list(w)
     ms = [1.0] * len(w)
     mg = [0.0] * len(w)
@@ -174,7 +174,7 @@ def test_rmsprop_tf_rejects_sparse_and_bad_args():
 
 
 def test_torch_rmsprop_differs_from_tf_rule():
-    """Why rmsprop_tf exists: same hyper-parameters, different first step (reference §10.5)."""
+    """Why rmsprop_tf exists: same hyper-parameters, different first step (docs/reference.md#rmsprop-tf)."""
     kwargs = dict(lr=0.045, alpha=0.9, momentum=0.9, eps=1.0)
     tf, _, _ = run_torch(RMSpropTF, GRADS[:1], **kwargs)
     pt, _, _ = run_torch(torch.optim.RMSprop, GRADS[:1], **kwargs)

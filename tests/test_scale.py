@@ -22,7 +22,7 @@ DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
 
 @pytest.mark.ddp
 def test_multirun_with_ddp_gives_one_sweep_dir_and_one_record_per_job(cli, tmp_path):
-    """The Hydra multirun x Lightning DDP trap (runner-anchors B1): children must not start sweeps of their own."""
+    """The Hydra multirun x Lightning DDP trap (docs/reference.md#ddp-in-sweeps): children must not start sweeps of their own."""
     proc = cli("--multirun", "optimizer=sgd,rmsprop", *DDP, *TINY)
     assert proc.returncode == 0, proc.stderr[-3000:]
     sweeps = list((tmp_path / "outputs" / "multirun").glob("*/*"))
@@ -98,7 +98,7 @@ def test_wandb_offline_run_holds_the_metrics_and_config(cli, tmp_path):
 
 
 def test_each_sweep_job_is_its_own_wandb_run(cli, tmp_path):
-    """runner-anchors B3: a sweep that reuses one W&B run logs every job into the first; each job must get its own
+    """docs/reference.md#wandb-one-run-per-job: a sweep that reuses one W&B run logs every job into the first; each job must get its own
     run (finished between jobs), named after its overrides, holding its own config."""
     proc = cli("--multirun", "optimizer=sgd,adamw", "logger=wandb", "trainer.log_every_n_steps=1", *TINY)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -200,7 +200,7 @@ def _kill_after_a_mid_epoch_checkpoint(args: list[str], cwd: Path, checkpoint: P
                                    pytest.param([*DDP, "data.batch_size=8"], marks=pytest.mark.ddp)],
                          ids=["plain", "ema", "ddp"])
 def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(cli, tmp_path, setup):
-    """Issue 7: SIGKILL after a mid-epoch checkpoint, resume with ckpt_path=<run dir>: weights, optimizer,
+    """SIGKILL after a mid-epoch checkpoint, resume with ckpt_path=<run dir>: weights, optimizer,
     scheduler, EMA, epoch, data order and random streams (dropout) continue, so every epoch's metrics equal an
     unbroken run's."""
     args = [*EXACT, *setup]

@@ -2,8 +2,8 @@
 
 For each model in ``list_models()`` (and each variant: Rethinking Table 2 settings from ``conf/resolution/``,
 Table 3 switches, paper-vs-code readings) it prints one row of ``model_card``: parameters without / with the
-auxiliary heads, MACs at the input size (conv + linear, eval graph, 1 MAC = 2 FLOPs; reference §0.2, §9.1),
-the spatial grid after each stage, and the minimum input size with the aux heads off / on (reference §9.3).
+auxiliary heads, MACs at the input size (conv + linear, eval graph, 1 MAC = 2 FLOPs; docs/reference.md#notation, #counts),
+the spatial grid after each stage, and the minimum input size with the aux heads off / on (docs/reference.md#minimum-input).
 All networks are built on the meta device, so full widths cost no memory and little time.
 
 A model file can add its own rows without touching this file: give the registered constructor a ``variants``
@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# Rethinking-specific rows for v2 / v3 (reference §4, §10.1, §12): label -> create_model overrides.
+# Rethinking-specific rows for v2 / v3 (docs/reference.md#inception-v3, #table3, #readings): label -> create_model overrides.
 V3_VARIANTS: dict[str, dict[str, Any]] = {
     "aux_bn_fc=false (Table 3 row 4)": {"aux_bn_fc": False},
     "stem=7x7 (v2 stem)": {"stem": "7x7"},
@@ -42,16 +42,16 @@ V2_VARIANTS: dict[str, dict[str, Any]] = {
 BUILTIN_VARIANTS = {
     "v3": V3_VARIANTS,
     "v2": V2_VARIANTS,
-    "v1": {  # reference §2.5
+    "v1": {  # docs/reference.md#googlenet-variants
         "v1_variant=paper (bias, no BN, LRN)": {"v1_variant": "paper"},
         "v1_variant=torchvision (3x3 '5x5', 2x2 pool4)": {"v1_variant": "torchvision"},
     },
-    "bn_inception": {  # reference §3.4
+    "bn_inception": {  # docs/reference.md#bn-inception-variants
         "variant=slim (TF-slim 576/1024 widths)": {"variant": "slim"},
         "stem_separable=false (dense 7x7)": {"stem_separable": False},
     },
-    "inception_resnet_v1": {"variant=facenet (+ linear 6th C block)": {"variant": "facenet"}},  # §6.4
-    "inception_resnet_v2": {"variant=paper (figure layout)": {"variant": "paper"}},  # §7.3
+    "inception_resnet_v1": {"variant=facenet (+ linear 6th C block)": {"variant": "facenet"}},  # docs/reference.md#ir-v1-variants
+    "inception_resnet_v2": {"variant=paper (figure layout)": {"variant": "paper"}},  # docs/reference.md#ir-v2-paper
 }
 RESOLUTION_SWITCHES = ("first_stride", "first_pool")  # models with these take resolution=r299|r151|r79 rows
 
@@ -142,7 +142,7 @@ def collect_run(overrides: list[str]) -> list[dict[str, Any]]:
 
 
 def grid_path(grids: dict[str, list[int]]) -> str:
-    """Spatial sizes stage after stage, repeats collapsed: ``149→147→73→71→35→17→8`` (reference §9.3 style)."""
+    """Spatial sizes stage after stage, repeats collapsed: ``149→147→73→71→35→17→8`` (docs/reference.md#minimum-input style)."""
     sizes: list[str] = []
     for shape in grids.values():
         if len(shape) == 3:
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="inception-lab-models",
         description="Parameters, MACs, grid sizes and minimum input sizes of every registered network and its "
-        "variants (reference §9; built on the meta device).",
+        "variants (docs/reference.md#numbers; built on the meta device).",
     )
     parser.add_argument("--model", action="append", metavar="NAME", help="only this model (repeatable; aliases ok)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")

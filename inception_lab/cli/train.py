@@ -1,4 +1,4 @@
-"""``inception-lab``: compose a run from the config groups, train it, leave results.json (DESIGN.md data flow).
+"""``inception-lab``: compose a run from the config groups, train it, leave results.json (docs/architecture.md#one-run).
 
 ``train(cfg)`` is the whole job and is callable without the CLI; ``main`` is the Hydra entry point. Bad input
 (``RunError`` and the data / model modules' own error types) ends a single run with one ``error:`` line and exit
@@ -99,7 +99,7 @@ def instantiate_named(group: DictConfig | None) -> list[Any]:
 
 def build_model(cfg: DictConfig, num_classes: int, channels: int, image_size: int):
     """``create_model`` from the model group. ``aux_logits: auto`` = aux heads on only where the input allows them
-    (v2/v3: 299 px and up, reference §9.3), so small-input runs train without them instead of failing."""
+    (v2/v3: 299 px and up, docs/reference.md#minimum-input), so small-input runs train without them instead of failing."""
     import torch
 
     from inception_lab.models import create_model
@@ -336,7 +336,7 @@ def _train_images_per_second(trainer) -> float | None:
 
 
 def _finish_wandb(loggers: list[Any]) -> None:
-    """One W&B run per sweep job: close it even when the job failed (runner-anchors B3)."""
+    """One W&B run per sweep job: close it even when the job failed (docs/reference.md#wandb-one-run-per-job)."""
     if any(type(logger).__name__ == "WandbLogger" for logger in loggers):
         import wandb
 

@@ -144,7 +144,7 @@ class ImageDataModule(L.LightningDataModule):
 
     Images travel as uint8 (4x less host->device traffic); ``on_after_batch_transfer`` converts them to float on
     whatever device the batch landed on, applies ``train_device_transform`` (training batches) or
-    ``eval_device_transform``, and normalises with the model family's mean/std (reference §10.8; [-1, 1] scaling
+    ``eval_device_transform``, and normalises with the model family's mean/std (docs/reference.md#preprocessing; [-1, 1] scaling
     is mean = std = 0.5).
 
     Subclasses provide ``num_classes``, ``channels`` and ``class_names`` right after construction (the CLI builds

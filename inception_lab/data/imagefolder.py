@@ -330,7 +330,7 @@ class ImageFolderDataModule(ImageDataModule):
         image_size: network input (299 for v3/v4/IR, 224 for v1/BN-Inception).
         channels: 3 (RGB) or 1 (grayscale); every file is converted.
         crop_area: training crop area range as a fraction of the image (GoogLeNet 0.08-1; TF-slim uses 0.05-1
-            for v2+, reference §10.8 / §12 #29).
+            for v2+, docs/reference.md#preprocessing, #train-augmentation).
         crop_aspect: training crop aspect-ratio (width/height) range, 3/4-4/3.
         crop_attempts: draws before falling back to the whole image (TF-slim: 100).
         flip: random horizontal flip in training.

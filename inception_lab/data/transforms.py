@@ -1,4 +1,4 @@
-"""Image transforms written with Pillow and torch ops (no torchvision), reference §10.8 and §11.
+"""Image transforms written with Pillow and torch ops (no torchvision), docs/reference.md#preprocessing, #evaluation.
 
 Three layers, each usable on its own:
 
@@ -6,14 +6,14 @@ Three layers, each usable on its own:
    distorted-bounding-box crop: a box covering a uniform fraction of the image area in ``area_range``, with a
    log-uniform aspect ratio (width / height) in ``aspect_range``, placed uniformly; after ``max_attempts`` failed
    draws the whole image, as TF's ``sample_distorted_bounding_box`` falls back), ``central_box`` (eval crop),
-   ``square_boxes`` / ``five_crop_boxes`` (multi-crop evaluation, §11). Boxes are ``(left, top, width, height)``
+   ``square_boxes`` / ``five_crop_boxes`` (multi-crop evaluation, docs/reference.md#evaluation). Boxes are ``(left, top, width, height)``
    in floating-point pixels, so the area and aspect bounds hold exactly (Pillow resamples sub-pixel boxes).
 2. **Per-image (Pillow, in DataLoader workers)**: ``open_image`` / ``load_image`` decode a file to an RGB or L
    image (CMYK, palette, grey+alpha, 16-bit ... converted; EXIF orientation applied), ``TrainTransform`` and
    ``EvalTransform`` go from a file path to a ``uint8`` CHW tensor of the run's size. JPEGs are decoded at a
    reduced DCT scale (Pillow ``draft``) whenever the crop still keeps at least the output resolution: a cheaper
    decode of large photos (BENCHMARKS.md), never a loss of output resolution. ``multi_crop`` builds the 144 / 12 /
-   10-crop views of §11 from the same primitives.
+   10-crop views of docs/reference.md#evaluation from the same primitives.
 3. **Batch-wise on the device (float, NCHW)**: ``color_jitter_batch`` (TF-slim's ``distort_color``: brightness,
    saturation, hue, contrast in one of four per-image orders; ``fast`` = brightness then saturation),
    ``random_resized_crop_batch`` (the same distorted-box rule for fixed-size tensor data such as CIFAR, one
@@ -36,11 +36,11 @@ from torch.nn import functional as F
 
 Box = tuple[float, float, float, float]  # left, top, width, height (pixels, floats)
 
-# Defaults of the issue / GoogLeNet §6 (reference §10.8). TF-slim uses area (0.05, 1.0) for v2+ (§12 #29).
+# Defaults of GoogLeNet §6 (docs/reference.md#train-augmentation). TF-slim uses area (0.05, 1.0) for v2+ (docs/reference.md#train-augmentation).
 DEFAULT_AREA_RANGE = (0.08, 1.0)
 DEFAULT_ASPECT_RANGE = (3.0 / 4.0, 4.0 / 3.0)
 DEFAULT_MAX_ATTEMPTS = 100  # TF-slim's distorted_bounding_box_crop
-DEFAULT_EVAL_FRACTION = 0.875  # TF-slim central_crop, timm crop_pct (§10.8)
+DEFAULT_EVAL_FRACTION = 0.875  # TF-slim central_crop, timm crop_pct (docs/reference.md#preprocessing)
 
 INTERPOLATIONS = {
     "nearest": Image.Resampling.NEAREST,
@@ -148,7 +148,7 @@ def central_box(width: int, height: int, fraction: float = DEFAULT_EVAL_FRACTION
 
 def square_boxes(width: int, height: int, count: int = 3) -> list[Box]:
     """Squares of side min(width, height): ``count=3`` left/centre/right (top/centre/bottom for portrait images),
-    ``count=1`` the centre one (GoogLeNet §7 multi-crop, reference §11)."""
+    ``count=1`` the centre one (GoogLeNet §7 multi-crop, docs/reference.md#evaluation)."""
     side = float(min(width, height))
     if count == 1:
         return [((width - side) / 2.0, (height - side) / 2.0, side, side)]
@@ -298,7 +298,7 @@ def _check_interpolation(name: str, allow_random: bool) -> str:
 
 
 class TrainTransform:
-    """File path -> uint8 (C, size, size): distorted-box crop, resize, random horizontal flip (reference §10.8).
+    """File path -> uint8 (C, size, size): distorted-box crop, resize, random horizontal flip (docs/reference.md#train-augmentation).
 
     Colour distortion is not here: it runs batch-wise on the device (``color_jitter_batch``)."""
 
@@ -385,7 +385,7 @@ def multi_crop(
     mirror: bool = True,
     interpolation: str = "bilinear",
 ) -> torch.Tensor:
-    """GoogLeNet §7 multi-crop views as one uint8 tensor (K, C, crop_size, crop_size) (reference §11).
+    """GoogLeNet §7 multi-crop views as one uint8 tensor (K, C, crop_size, crop_size) (docs/reference.md#evaluation).
 
     For each shorter-side scale: ``squares`` squares (3: left/centre/right, 1: centre); in each square the 4
     corner + centre crops of ``crop_size`` (``corners``) and the whole square resized to ``crop_size``
@@ -498,7 +498,7 @@ _ORDERS_FAST = ((_brightness, _saturation),)
 
 
 def color_jitter_batch(x: torch.Tensor, mode: str = "fast", generator: torch.Generator | None = None) -> torch.Tensor:
-    """TF-slim colour distortion on a float batch in [0, 1] (reference §10.8), each image with its own random
+    """TF-slim colour distortion on a float batch in [0, 1] (docs/reference.md#train-augmentation), each image with its own random
     factors: ``fast`` = brightness ±32/255 then saturation 0.5-1.5; ``full`` = brightness, saturation, hue ±0.2
     and contrast 0.5-1.5 in one of TF-slim's four orders chosen per image. Values are clipped to [0, 1] after
     each step (TF clips once at the end; clipping each step keeps the HSV conversions in range)."""

@@ -2,8 +2,8 @@
 Covariate Shift", arXiv 1502.03167, §4.2 and Appendix ("Variant of the Inception Model Used", Fig. 5).
 
 TF-slim calls this network ``inception_v2`` (as does the v4 paper); inception-lab calls it ``bn_inception`` so it
-never collides with the Rethinking paper's Inception-v2 (``v2``). Reference: shared/reference/inception-family.md
-§3 (layers, counts), §1.2 (padding), §9.3 (input sizes), §12 rows 7–10 and 30.
+never collides with the Rethinking paper's Inception-v2 (``v2``). Reference:
+docs/reference.md#bn-inception (layers, counts), docs/reference.md#padding (padding), docs/reference.md#minimum-input (input sizes), docs/reference.md#readings rows 7–10 and 30.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from inception_lab.models.registry import register_model
 
 
 class Stem(nn.Sequential):
-    """Fig. 5 rows before inception (3a) (§3.1): conv 7×7/2 S 64 (depthwise-separable, depth multiplier 8, by
+    """Fig. 5 rows before inception (3a) (docs/reference.md#bn-inception-stem): conv 7×7/2 S 64 (depthwise-separable, depth multiplier 8, by
     default) -> maxpool 3×3/2 S -> conv 1×1 64 -> conv 3×3 192 -> maxpool 3×3/2 S. 224 -> 28×28×192."""
 
     def __init__(self, in_chans: int, width: Width, *, separable: bool) -> None:
@@ -47,9 +47,9 @@ class Stem(nn.Sequential):
 
 
 class InceptionModule(nn.Module):
-    """Plain BN-Inception module (Fig. 5 rows 3a, 3b, 4a–4d, 5a, 5b; §3.2): the GoogLeNet module with its 5×5
+    """Plain BN-Inception module (Fig. 5 rows 3a, 3b, 4a–4d, 5a, 5b; docs/reference.md#bn-inception-modules): the GoogLeNet module with its 5×5
     replaced by two stacked 3×3 — ``1×1`` ‖ ``1×1 -> 3×3`` ‖ ``1×1 -> 3×3 -> 3×3`` ‖ ``pool 3×3/1 -> 1×1 proj``;
-    the pool is average (max in 5b). ``count_include_pad=False`` is TF's SAME average pool (§1.2)."""
+    the pool is average (max in 5b). ``count_include_pad=False`` is TF's SAME average pool (docs/reference.md#padding)."""
 
     def __init__(
         self,
@@ -81,7 +81,7 @@ class InceptionModule(nn.Module):
 
 
 class InceptionReduction(nn.Module):
-    """Stride-2 BN-Inception module (Fig. 5 rows 3c and 4e, "stride 2"; §3.2): ``1×1 -> 3×3/2 S`` ‖
+    """Stride-2 BN-Inception module (Fig. 5 rows 3c and 4e, "stride 2"; docs/reference.md#bn-inception-modules): ``1×1 -> 3×3/2 S`` ‖
     ``1×1 -> 3×3 -> 3×3/2 S`` ‖ ``maxpool 3×3/2 S`` (pass-through, no projection). Fig. 5 prints the pre-stride
     grid for these rows; the outputs are 14×14 and 7×7."""
 
@@ -102,8 +102,8 @@ class InceptionReduction(nn.Module):
         return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x)], 1)
 
 
-#: Fig. 5 / §3.2: (#1×1, #3×3 reduce, #3×3, #d3×3 reduce, #d3×3, pool, pool proj); 4c/4d proj is 128 in the
-#: paper's table and 96 in TF-slim (§12 row 8).
+#: Fig. 5 / docs/reference.md#bn-inception-modules: (#1×1, #3×3 reduce, #3×3, #d3×3 reduce, #d3×3, pool, pool proj); 4c/4d proj is 128 in the
+#: paper's table and 96 in TF-slim (docs/reference.md#bn-inception-modules).
 def _modules(variant: str) -> dict[str, tuple]:
     proj_4cd = 128 if variant == "paper" else 96
     return {
@@ -122,22 +122,22 @@ def _modules(variant: str) -> dict[str, tuple]:
 
 @register_model("bn_inception")
 class BNInception(InceptionNet):
-    """BN-Inception (reference §3), the network of the BN paper's Appendix Fig. 5.
+    """BN-Inception (docs/reference.md#bn-inception), the network of the BN paper's Appendix Fig. 5.
 
     ``variant``: ``'paper'`` (default) keeps Fig. 5's 128-channel pool projections in 4c/4d, so they output 608 and
     4e outputs 1056 (Fig. 5 prints 576, which 128-channel projections cannot give; the Caffe port agrees with 608);
-    ``'slim'`` uses TF-slim's 96 (576 / 1024) for its checkpoints (§3.2, §12 row 8).
+    ``'slim'`` uses TF-slim's 96 (576 / 1024) for its checkpoints (docs/reference.md#bn-inception-modules).
     ``stem_separable`` (default True): the first conv is depthwise-separable with depth multiplier 8, as the
-    Appendix states and TF-slim builds (§12 row 7); False gives the dense 7×7 of the Caffe port.
+    Appendix states and TF-slim builds (docs/reference.md#bn-inception-stem); False gives the dense 7×7 of the Caffe port.
 
-    Counts at 224 (§3.4): paper 11,278,528 params / 1.949 G MACs; paper + dense stem 11,285,224 / 2.033 G; slim
-    11,188,288 / 1.935 G; slim + dense stem 11,194,984 / 2.019 G. The paper's "13.6M" is not reproducible (§12
+    Counts at 224 (docs/reference.md#bn-inception-variants): paper 11,278,528 params / 1.949 G MACs; paper + dense stem 11,285,224 / 2.033 G; slim
+    11,188,288 / 1.935 G; slim + dense stem 11,194,984 / 2.019 G. The paper's "13.6M" is not reproducible (docs/reference.md#readings
     row 30). The Caffe port's conv biases are not built.
 
-    Dropout: none (§4.2.1 "Remove Dropout"; §12 row 9) — ``drop_rate`` 0.2 gives TF-slim's. No aux heads in any
-    source. Padding: TF-SAME (dynamic) for every stride-2 layer (§1.2, §12 row 10), so every input size works,
-    odd ones included; the documented floor is 32 px (§9.3). In-block average pools exclude padding
-    (``avgpool_count_include_pad=False``, TF; the Caffe port includes it). Normalisation: [-1, 1] (TF-slim, §10.8).
+    Dropout: none (BN paper §4.2.1 "Remove Dropout"; docs/reference.md#bn-inception-head) — ``drop_rate`` 0.2 gives TF-slim's. No aux heads in any
+    source. Padding: TF-SAME (dynamic) for every stride-2 layer (docs/reference.md#padding), so every input size works,
+    odd ones included; the documented floor is 32 px (docs/reference.md#minimum-input). In-block average pools exclude padding
+    (``avgpool_count_include_pad=False``, TF; the Caffe port includes it). Normalisation: [-1, 1] (TF-slim, docs/reference.md#preprocessing).
     """
 
     def __init__(

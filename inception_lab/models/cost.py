@@ -1,6 +1,6 @@
-"""What a network costs: parameters, multiply-adds, grid sizes, minimum input size (reference §9).
+"""What a network costs: parameters, multiply-adds, grid sizes, minimum input size (docs/reference.md#numbers).
 
-Conventions (reference §0.2, §9.1):
+Conventions (docs/reference.md#notation, #counts):
 
 - **Parameters** use the PyTorch convention: every ``nn.Parameter`` (BN gamma and beta included; running stats
   are buffers and not counted). "Without aux" leaves out the auxiliary heads: every parameter whose qualified
@@ -42,7 +42,7 @@ def _is_aux_name(name: str) -> bool:
 
 
 def count_parameters(model: nn.Module, aux: bool = True, trainable_only: bool = False) -> int:
-    """Number of parameters (reference §0.2 convention); ``aux=False`` leaves out the auxiliary heads."""
+    """Number of parameters (docs/reference.md#notation convention); ``aux=False`` leaves out the auxiliary heads."""
     total = 0
     for name, p in model.named_parameters():
         if not aux and _is_aux_name(name):
@@ -132,7 +132,7 @@ def count_flops(
 ) -> dict[str, int]:
     """Forward cost of one image: ``{"macs": conv+linear multiply-accumulates, "flops": 2 * macs}``.
 
-    ``train=False`` (default) is the eval-mode graph (no aux heads, as the papers and reference §9.1 count);
+    ``train=False`` (default) is the eval-mode graph (no aux heads, as the papers and docs/reference.md#counts count);
     ``train=True`` includes the aux heads when they are on. ``in_chans`` defaults to the model's.
     """
     meta = _as_meta(model)
@@ -211,7 +211,7 @@ def accepts_input(model: nn.Module, size: int, in_chans: int | None = None, trai
 
 
 def minimum_input_size(model_or_name: nn.Module | str, aux: bool = False, **kwargs) -> int:
-    """Smallest square input the network takes (reference §9.3), found by a search on the meta device.
+    """Smallest square input the network takes (docs/reference.md#minimum-input), found by a search on the meta device.
 
     ``model_or_name``: a model (copied to the meta device; the original is untouched) or a registered name, built
     with ``**kwargs``. ``aux=True`` runs in training mode so the aux heads (if on) must fit too. The search is

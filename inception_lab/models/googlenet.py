@@ -1,9 +1,9 @@
 """GoogLeNet (Inception-v1): Szegedy et al., "Going deeper with convolutions", arXiv 1409.4842.
 
-Reference: shared/reference/inception-family.md §2 (layers), §2.5 / §9.1 (counts), §9.3 (minimum input),
-§12 rows 1–6 (readings), §13 (switches). Paper: Table 1 (incarnation), Fig. 2(b) (module), Fig. 3 (graph),
-§5 (auxiliary heads), §6–§7 (training, evaluation). The TF-SAME helpers it shares with BN-Inception (§1.2) and the
-initialisation (§1.4) live in :mod:`inception_lab.models.layers`.
+Reference: docs/reference.md#googlenet (layers), docs/reference.md#googlenet-variants, #counts (counts), docs/reference.md#minimum-input (minimum input),
+docs/reference.md#readings rows 1–6 (readings), docs/reference.md#switches (switches). Paper: Table 1 (incarnation), Fig. 2(b) (module), Fig. 3 (graph),
+GoogLeNet §5 (auxiliary heads), GoogLeNet §6–§7 (training, evaluation). The TF-SAME helpers it shares with BN-Inception (docs/reference.md#padding) and the
+initialisation (docs/reference.md#weight-decay-and-init) live in :mod:`inception_lab.models.layers`.
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ from inception_lab.models.registry import register_model
 
 # ------------------------------------------------------------------------------------------------------ blocks
 class Stem(nn.Sequential):
-    """Table 1 rows up to the first Inception module (§2.1): conv 7×7/2 64 -> maxpool 3×3/2 -> [LRN] ->
+    """Table 1 rows up to the first Inception module (docs/reference.md#googlenet-stem): conv 7×7/2 64 -> maxpool 3×3/2 -> [LRN] ->
     conv 1×1 64 -> conv 3×3 192 -> [LRN] -> maxpool 3×3/2. 224 -> 28×28×192.
 
-    Padding: TF-SAME for the stride-2 layers (``same=True``, §1.2 recommendation), or torchvision's (conv pad 3,
+    Padding: TF-SAME for the stride-2 layers (``same=True``, docs/reference.md#padding recommendation), or torchvision's (conv pad 3,
     ``ceil_mode`` pools). LRN (size 5, α 1e-4, β 0.75: the BVLC Caffe reproduction's values) only in the 2014 unit.
     """
 
@@ -60,15 +60,15 @@ class Stem(nn.Sequential):
 
 
 def _max_pool(kernel_size: int, same: bool) -> nn.Module:
-    """Stride-2 max pool: TF-SAME, or torchvision's ``ceil_mode`` (= TF-SAME on even grids, §1.2)."""
+    """Stride-2 max pool: TF-SAME, or torchvision's ``ceil_mode`` (= TF-SAME on even grids, docs/reference.md#padding)."""
     return max_pool_same(kernel_size, 2) if same else nn.MaxPool2d(kernel_size, 2, ceil_mode=True)
 
 
 class InceptionModule(nn.Module):
-    """Inception module with dimension reductions (Fig. 2(b), §2.2):
+    """Inception module with dimension reductions (Fig. 2(b), docs/reference.md#googlenet-module):
     ``1×1`` ‖ ``1×1 -> 3×3`` ‖ ``1×1 -> 5×5`` ‖ ``maxpool 3×3/1 -> 1×1 pool proj`` (slim branch order).
 
-    ``kernel5=3`` gives the TF-slim / torchvision "5×5" branch, which is really 3×3 (§2.2, §12 row 1).
+    ``kernel5=3`` gives the TF-slim / torchvision "5×5" branch, which is really 3×3 (docs/reference.md#googlenet-module).
     """
 
     def __init__(
@@ -101,11 +101,11 @@ class InceptionModule(nn.Module):
 
 
 class GoogLeNetAuxHead(nn.Module):
-    """Auxiliary classifier of GoogLeNet §5 (reference §2.4), on the outputs of 4a and 4d, training only:
+    """Auxiliary classifier of GoogLeNet §5 (docs/reference.md#googlenet-aux), on the outputs of 4a and 4d, training only:
     avgpool 5×5/3 V -> conv 1×1 128 + ReLU -> FC 1024 + ReLU -> dropout 0.7 -> FC num_classes.
 
     ``pool='fixed'`` is the paper's 5×5/3 pool, which yields the 4×4 map the FC expects only for 14–16-pixel
-    grids (inputs 209–256 with TF-SAME padding, §9.3); ``pool='adaptive'`` is torchvision's adaptive 4×4 pool.
+    grids (inputs 209–256 with TF-SAME padding, docs/reference.md#minimum-input); ``pool='adaptive'`` is torchvision's adaptive 4×4 pool.
     """
 
     def __init__(self, in_channels: int, num_classes: int, width: Width, *, bn: bool, pool: str = "fixed") -> None:
@@ -121,7 +121,7 @@ class GoogLeNetAuxHead(nn.Module):
         if self.fixed and not (14 <= x.shape[-2] <= 16 and 14 <= x.shape[-1] <= 16):
             raise InputTooSmallError(
                 f"GoogLeNet's fixed 5x5/3 aux pool needs a 14-16 pixel grid at 4a/4d (inputs 209-256; reference "
-                f"§2.4, §9.3), got {tuple(x.shape[-2:])}: use aux_pool='adaptive' or aux_logits=False"
+                f"docs/reference.md#googlenet-aux, #minimum-input), got {tuple(x.shape[-2:])}: use aux_pool='adaptive' or aux_logits=False"
             )
         x = torch.flatten(self.conv(self.pool(x)), 1)
         return self.fc2(self.dropout(F.relu(self.fc1(x), inplace=True)))
@@ -131,7 +131,7 @@ class GoogLeNetAuxHead(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------------- network
-#: Table 1 / §2.2: module -> (#1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj)
+#: Table 1 / docs/reference.md#googlenet-module: module -> (#1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj)
 _MODULES = {
     "3a": (64, 96, 128, 16, 32, 32),
     "3b": (128, 128, 192, 32, 96, 64),
@@ -144,7 +144,7 @@ _MODULES = {
     "5b": (384, 192, 384, 48, 128, 128),
 }
 
-#: v1_variant -> defaults of the switches it implies (§2.5). Explicit switches override.
+#: v1_variant -> defaults of the switches it implies (docs/reference.md#googlenet-variants). Explicit switches override.
 _VARIANTS = {
     "bn": {"bn": True, "lrn": False, "fivebyfive_kernel": 5, "pool4": "3x3", "aux_pool": "fixed", "drop_rate": 0.4,
            "same": True},
@@ -157,9 +157,9 @@ _VARIANTS = {
 
 @register_model("v1", "googlenet", "inception_v1")
 class GoogLeNet(InceptionNet):
-    """GoogLeNet / Inception-v1 (reference §2).
+    """GoogLeNet / Inception-v1 (docs/reference.md#googlenet).
 
-    Variants (``v1_variant``, §2.5, §12 row 3):
+    Variants (``v1_variant``, docs/reference.md#googlenet-variants):
 
     - ``'bn'`` (default): the paper's topology with CBR units everywhere and no LRN = "BN-GoogLeNet" of Rethinking
       Table 3. 7,005,832 params (13,385,816 with both aux heads), 1.583 G MACs at 224.
@@ -167,17 +167,17 @@ class GoogLeNet(InceptionNet):
     - ``'torchvision'``: ``bn`` + 3×3 "5×5" branch + 2×2/2 pool before 5a + adaptive aux pool + dropout 0.2 and
       torchvision's padding (7×7 conv pad 3, ``ceil_mode`` pools) for weight transfer. 6,624,904 / 13,004,888.
 
-    Switches (``None`` = the variant's value): ``fivebyfive_kernel`` 5 | 3 (§12 row 1), ``pool4`` '3x3' | '2x2'
+    Switches (``None`` = the variant's value): ``fivebyfive_kernel`` 5 | 3 (docs/reference.md#googlenet-module), ``pool4`` '3x3' | '2x2'
     (row 2, no effect on counts), ``aux_pool`` 'fixed' | 'adaptive' (row 5), ``drop_rate`` 0.4 (row 4; aux heads
     keep 0.7), ``stem_separable`` (row 6: depthwise 7×7 ×8 + pointwise, Table 1's 2.7K / 34M first layer).
 
-    Padding: TF-SAME for every stride-2 layer in ``bn``/``paper`` (§1.2 recommendation) so every input size works;
-    the documented floor is 32 px (§9.3). With the aux heads' fixed 5×5/3 pool only inputs 209–256 train with
+    Padding: TF-SAME for every stride-2 layer in ``bn``/``paper`` (docs/reference.md#padding recommendation) so every input size works;
+    the documented floor is 32 px (docs/reference.md#minimum-input). With the aux heads' fixed 5×5/3 pool only inputs 209–256 train with
     aux on. ``torchvision`` keeps torchvision's padding (minimum 15 px).
 
-    Normalisation (§10.8): ``bn`` / ``torchvision`` use [-1, 1] scaling (TF-slim's inception_v1 preprocessing and
+    Normalisation (docs/reference.md#preprocessing): ``bn`` / ``torchvision`` use [-1, 1] scaling (TF-slim's inception_v1 preprocessing and
     what torchvision's ``transform_input`` produces for the TF-ported weights); ``paper`` uses the paper's mean
-    subtraction (§5: "RGB color space with zero mean"; reference §2.1, §10.8) — ImageNet mean, unit std on [0, 1]
+    subtraction (GoogLeNet §5: "RGB color space with zero mean"; docs/reference.md#googlenet-stem, #train-augmentation) — ImageNet mean, unit std on [0, 1]
     pixels (Caffe subtracted the mean on the 0–255 scale; only the overall scale differs).
     GoogLeNet has no in-block average pools, so ``avgpool_count_include_pad`` is accepted for a uniform config but
     changes nothing.

@@ -1,10 +1,10 @@
 """Inception-ResNet-v1 and -v2: Szegedy et al., "Inception-v4, Inception-ResNet and the Impact of Residual
 Connections on Learning", arXiv 1602.07261 — IR-v1: Figs 14 (stem), 10 (A), 7 + Table 1 (Reduction-A),
 11 (B), 12 (Reduction-B), 13 (C), 15 (overall); IR-v2: Figs 3 (stem), 16 (A), 7 (Reduction-A), 17 (B),
-18 (Reduction-B), 19 (C); Fig. 20 and §3.3 (scaling of the residuals).
+18 (Reduction-B), 19 (C); Fig. 20 and v4 paper §3.3 (scaling of the residuals).
 
-Reference: shared/reference/inception-family.md §6 (IR-v1), §7 (IR-v2, paper vs released layout), §8 (residual
-scaling and the last block), §9.1 (counts), §10.3 (residual scaling on/off and the "died" symptom), §12 rows
+Reference: docs/reference.md#inception-resnet-v1 (IR-v1), docs/reference.md#inception-resnet-v2 (IR-v2, paper vs released layout), docs/reference.md#residual-scaling (residual
+scaling and the last block), docs/reference.md#counts (counts), docs/reference.md#residual-scaling-ablation (residual scaling on/off and the "died" symptom), docs/reference.md#readings rows
 22–25. Code readings: TF-slim ``inception_resnet_v2`` (released IR-v2 checkpoint), facenet
 ``inception_resnet_v1`` (IR-v1 blocks).
 
@@ -38,14 +38,14 @@ from inception_lab.models.layers import (
 )
 from inception_lab.models.registry import register_model
 
-#: Per-stage residual scales of every released implementation (TF-slim, timm, facenet; §8). The paper only says
-#: "between 0.1 and 0.3" (§3.3).
+#: Per-stage residual scales of every released implementation (TF-slim, timm, facenet; docs/reference.md#residual-scaling). The paper only says
+#: "between 0.1 and 0.3" (v4 paper §3.3).
 REFERENCE_SCALES = {"A": 0.17, "B": 0.10, "C": 0.20}
 
 
 def zero_fraction(features: torch.Tensor) -> float:
     """Fraction of exact zeros in a tensor: the v4 paper's "died" symptom (§3.3) when measured on the layer before
-    average pooling — a dead network emits only zeros there (reference §8, §10.3)."""
+    average pooling — a dead network emits only zeros there (docs/reference.md#residual-scaling, #residual-scaling-ablation)."""
     return (features == 0).float().mean().item()
 
 
@@ -153,7 +153,7 @@ class ReductionB(Branches):
 
 
 class Mixed5b(Branches):
-    """TF-slim IR-v2's Mixed_5b (not in the paper; §7.2), 35×35×192 -> 320 (268,320 params): ``1×1 96`` ‖
+    """TF-slim IR-v2's Mixed_5b (not in the paper; docs/reference.md#ir-v2-slim), 35×35×192 -> 320 (268,320 params): ``1×1 96`` ‖
     ``1×1 48 -> 5×5 64`` ‖ ``1×1 64 -> 3×3 96 -> 3×3 96`` ‖ ``avgpool 3×3/1 S -> 1×1 64``."""
 
     def __init__(self, in_channels: int, width: Width, count_include_pad: bool = False) -> None:
@@ -174,7 +174,7 @@ class Mixed5b(Branches):
 
 
 def _code_stem(in_chans: int, width: Width, last: str) -> nn.Sequential:
-    """The conv stem shared by IR-v1 (Fig. 14) and TF-slim IR-v2 (= Inception-v3's stem, §4.1): conv 3×3/2 V 32 ->
+    """The conv stem shared by IR-v1 (Fig. 14) and TF-slim IR-v2 (= Inception-v3's stem, docs/reference.md#v3-stem): conv 3×3/2 V 32 ->
     conv 3×3 V 32 -> conv 3×3 S 64 -> maxpool 3×3/2 V -> conv 1×1 80 -> conv 3×3 V 192 (71×71×192), then
     ``last='conv'`` (IR-v1: conv 3×3/2 V 256 -> 35×35×256, 615,552 params) or ``last='pool'`` (IR-v2 slim:
     maxpool 3×3/2 V -> 35×35×192)."""
@@ -200,7 +200,7 @@ class InceptionResNet(InceptionNet):
     dropout -> ``fc``.
 
     ``pre_pool`` is an identity on the feature map before average pooling — the layer where the v4 paper saw a
-    dying network emit only zeros (§3.3). Register a forward hook on ``model.pre_pool`` to watch it during training
+    dying network emit only zeros (v4 paper §3.3). Register a forward hook on ``model.pre_pool`` to watch it during training
     at no extra cost, or call :meth:`pre_pool_zero_fraction` on a batch.
     """
 
@@ -209,7 +209,7 @@ class InceptionResNet(InceptionNet):
 
     @staticmethod
     def _scales(residual_scale: str | float, final_block: str) -> tuple[dict[str, float], float]:
-        """Per-stage scales and the last block's scale (§8, §10.3): 'reference' = 0.17 / 0.10 / 0.20; a number
+        """Per-stage scales and the last block's scale (docs/reference.md#residual-scaling, #residual-scaling-ablation): 'reference' = 0.17 / 0.10 / 0.20; a number
         applies to every scaled block (1.0 = scaling off). A ``'linear'`` last block is always 1.0 (TF-slim)."""
         check_choice("final_block", final_block, ("relu", "linear"))
         if isinstance(residual_scale, str) and residual_scale == "reference":
@@ -284,7 +284,7 @@ class InceptionResNet(InceptionNet):
     @torch.no_grad()
     def pre_pool_zero_fraction(self, x: torch.Tensor) -> float:
         """Fraction of exact zeros in the pre-pool feature map for input ``x`` (v4 paper §3.3 "died" symptom;
-        reference §10.3). Runs :meth:`forward_features` without gradients in the current train/eval mode (in train
+        docs/reference.md#residual-scaling-ablation). Runs :meth:`forward_features` without gradients in the current train/eval mode (in train
         mode BN running statistics are updated as in a training step; call it in eval mode to leave them alone)."""
         return zero_fraction(self.forward_features(x))
 
@@ -304,20 +304,20 @@ class InceptionResNet(InceptionNet):
 
 @register_model("inception_resnet_v1", "ir_v1")
 class InceptionResNetV1(InceptionResNet):
-    """Inception-ResNet-v1 (reference §6; paper Fig. 15): stem (Fig. 14) -> 5 × A (Fig. 10) -> Reduction-A
+    """Inception-ResNet-v1 (docs/reference.md#inception-resnet-v1; paper Fig. 15): stem (Fig. 14) -> 5 × A (Fig. 10) -> Reduction-A
     (k, l, m, n = 192, 192, 256, 384) -> 10 × B (Fig. 11) -> Reduction-B (Fig. 12) -> 5 × C (Fig. 13) -> average
     pool -> dropout (keep 0.8) -> linear 1792 -> classes.
 
-    ``variant``: ``'paper'`` (default) — 5 C blocks (§12 row 23); ``'facenet'`` — 5 scaled C blocks plus a 6th.
+    ``variant``: ``'paper'`` (default) — 5 C blocks (docs/reference.md#ir-v1-variants); ``'facenet'`` — 5 scaled C blocks plus a 6th.
     ``final_block`` (``None`` = the variant's): the last C block (``model.Block8``) is ``'relu'`` — scaled and
     ReLU-terminated as every block is drawn, the paper default — or ``'linear'`` — scale 1.0, no activation (the
     TF-slim IR-v2 / facenet convention; facenet's default). The paper's "died" symptom (zeros before the average
-    pool) presupposes a ReLU there, which is why the paper reading is the default (§8, §12 row 24).
+    pool) presupposes a ReLU there, which is why the paper reading is the default (docs/reference.md#residual-scaling, #final-block).
     ``residual_scale``: ``'reference'`` (0.17 / 0.10 / 0.20, facenet's) or one number for every scaled block
-    (1.0 = no scaling, §10.3). ``aux_logits`` (default False): no source defines an IR-v1 aux head; the switch
+    (1.0 = no scaling, docs/reference.md#residual-scaling-ablation). ``aux_logits`` (default False): no source defines an IR-v1 aux head; the switch
     mirrors TF-slim IR-v2's head after the last B block (3,343,080 params; inputs ≥ 299).
 
-    Counts at width 1.0 (§6.4): paper 22,756,328 params / 6.206 G MACs at 299 (either final block); facenet
+    Counts at width 1.0 (docs/reference.md#ir-v1-variants): paper 22,756,328 params / 6.206 G MACs at 299 (either final block); facenet
     24,357,096 / 6.309 G.
     """
 
@@ -363,9 +363,9 @@ class InceptionResNetV1(InceptionResNet):
 
 @register_model("inception_resnet_v2", "ir_v2")
 class InceptionResNetV2(InceptionResNet):
-    """Inception-ResNet-v2 (reference §7).
+    """Inception-ResNet-v2 (docs/reference.md#inception-resnet-v2).
 
-    ``variant='slim'`` (default; the released checkpoint, TF-slim / timm, §7.1–§7.2, §12 row 22): v3 stem to
+    ``variant='slim'`` (default; the released checkpoint, TF-slim / timm, docs/reference.md#ir-v2-layouts, #ir-v2-slim): v3 stem to
     35×35×192 -> Mixed_5b (320) -> 10 × Block35 (0.17) -> Reduction-A (256, 256, 384, 384) -> 1088 -> 20 × Block17
     (0.10) -> Reduction-B -> 2080 -> 9 × Block8 (0.20) + Block8 at scale 1.0 without ReLU -> Conv2d_7b_1x1 1536
     (CBR) -> average pool -> dropout (keep 0.8) -> linear. 55,843,464 params (59,211,120 with the aux head),
@@ -374,13 +374,13 @@ class InceptionResNetV2(InceptionResNet):
 
     ``variant='paper'`` — the figures: v4 stem (Fig. 3) -> 5 × A (Fig. 16, linear 384) -> Reduction-A -> 1152 ->
     10 × B (Fig. 17, linear 1152) -> Reduction-B (Fig. 18) -> 2144 -> 5 × C (Fig. 19, linear 2144) -> average pool.
-    Each linear 1×1 is set to its incoming width (the printed 1154 and 2048 cannot be added to the trunk, §7.1).
+    Each linear 1×1 is set to its incoming width (the printed 1154 and 2048 cannot be added to the trunk, docs/reference.md#ir-v2-layouts).
     32,433,928 params (35,809,776 with aux), 9.258 G MACs.
 
     ``final_block`` (``None`` = the variant's): slim ``'linear'`` (scale 1.0, no ReLU; the ReLU before the pool
     comes from Conv2d_7b); paper ``'relu'`` (as drawn; the paper variant has no Conv2d_7b, so this keeps a ReLU
     output before the pool, where the "died" symptom is measured). ``residual_scale``: ``'reference'`` or a number
-    for every scaled block (1.0 = scaling off, §10.3); the linear last block stays at 1.0 in both.
+    for every scaled block (1.0 = scaling off, docs/reference.md#residual-scaling-ablation); the linear last block stays at 1.0 in both.
     ``aux_logits`` (default False; TF-slim only): the v3-style head on the last B block (needs inputs ≥ 299).
     """
 

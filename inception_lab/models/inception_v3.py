@@ -1,47 +1,47 @@
-"""Inception-v3 and the Rethinking paper's Inception-v2: one graph, two sets of switches (reference §4).
+"""Inception-v3 and the Rethinking paper's Inception-v2: one graph, two sets of switches (docs/reference.md#inception-v3).
 
 Paper: Szegedy et al., "Rethinking the Inception Architecture for Computer Vision", arXiv 1512.00567.
 The layer tables follow the authors' code (TF-slim ``inception_v3``), which every PyTorch port reproduces; where
 the paper's text or tables differ, the code reading is the default and the paper reading is a switch
-(reference §12, rows 11-17):
+(docs/reference.md#readings, rows 11-17):
 
 ======================  ============================  =====================================================
 switch                  default                       reference
 ======================  ============================  =====================================================
-``stem``                v3 ``'3x3'`` / v2 ``'7x7'``   §4.1 (code stem), §4.9 (7x7 baseline), ``'table1'``
-                                                      = Table 1's rows after the first pool (§4.1, §12 #11)
-``num_17x17_blocks``    4                             §4.4 (code 4, Table 1 / §6 text 5; §12 #12)
-``aux_logits``          True                          §4.8 (one head on the last 17x17 module)
-``aux_bn_fc``           v3 True / v2 False            §4.8 step 3, Table 3 "BN-auxiliary" (§10.1)
-``aux_hidden``          768                           §4.8 (Fig. 8 as read: 1024; §12 #14)
-``drop_rate``           0.2                           §4.7 (TF-slim keep 0.8; §12 #15)
-``first_stride``        2                             §10.2 (Table 2 receptive-field settings)
-``first_pool``          ``'max'``                     §10.2 (see "Table 2" below)
-``avgpool_count_include_pad``  False                  §1.2 (TF excludes padding; True = torchvision/timm)
-``bn_eps``, ``bn_momentum``    1e-3, 0.1              §1.3
-``width_mult``          1.0                           §1.5 (``max(int(c*m), 16)`` per conv)
+``stem``                v3 ``'3x3'`` / v2 ``'7x7'``   docs/reference.md#v3-stem (code stem), docs/reference.md#inception-v2 (7x7 baseline), ``'table1'``
+                                                      = Table 1's rows after the first pool (docs/reference.md#v3-stem)
+``num_17x17_blocks``    4                             docs/reference.md#v3-17x17 (code 4, Table 1 / Rethinking §6 text 5)
+``aux_logits``          True                          docs/reference.md#v3-aux (one head on the last 17x17 module)
+``aux_bn_fc``           v3 True / v2 False            docs/reference.md#v3-aux (step 3), Table 3 "BN-auxiliary" (docs/reference.md#table3)
+``aux_hidden``          768                           docs/reference.md#v3-aux (Fig. 8 as read: 1024)
+``drop_rate``           0.2                           docs/reference.md#v3-classifier (TF-slim keep 0.8)
+``first_stride``        2                             docs/reference.md#table2 (Table 2 receptive-field settings)
+``first_pool``          ``'max'``                     docs/reference.md#table2 (see "Table 2" below)
+``avgpool_count_include_pad``  False                  docs/reference.md#padding (TF excludes padding; True = torchvision/timm)
+``bn_eps``, ``bn_momentum``    1e-3, 0.1              docs/reference.md#batchnorm
+``width_mult``          1.0                           docs/reference.md#width-multiplier (``max(int(c*m), 16)`` per conv)
 ======================  ============================  =====================================================
 
-Table 2 (reference §10.2). ``first_stride`` is the stride of the stem's first layer (Conv2d_1a) and
+Table 2 (docs/reference.md#table2). ``first_stride`` is the stride of the stem's first layer (Conv2d_1a) and
 ``first_pool`` is the max-pool right after the first layer(s) (MaxPool_3a_3x3):
 
-- ``'max'``: 3x3/2 max pool with the padding that lands the grids of reference §10.2 for each stem: VALID
+- ``'max'``: 3x3/2 max pool with the padding that lands the grids of docs/reference.md#table2 for each stem: VALID
   everywhere (the code's MaxPool_3a) except after a *stride-1 7x7* first layer, where it is SAME (pad 1) so that
   a 151 input gives 145 -> 73 like the 299 network (147 -> 73). With the factorised stem VALID already gives
   151 -> 149 -> 147 -> 73, identical to r299.
 - ``'max_valid'`` / ``'max_same'``: force VALID / SAME (pad 1) padding (``'max_valid'`` with the 7x7 stem at 151
-  is §10.2's "literal" row: 34 / 16 / 7 grids, aux head impossible).
+  is docs/reference.md#table2's "literal" row: 34 / 16 / 7 grids, aux head impossible).
 - ``'none'``: no pooling after the first layer(s) (Table 2's 79x79 network).
 
 The three settings (``conf/resolution/r299|r151|r79.yaml``) are input 299 + stride 2 + ``'max'``, 151 + stride 1 +
 ``'max'``, 79 + stride 1 + ``'none'``; with the 7x7 stem all three give 73x73 after the pool and 35 / 17 / 8
 downstream; with the factorised stem r151 is identical to r299 and r79 gives 36 / 17 / 8.
 
-Classifier: global average pool (so any input from the minimum upwards works, reference §9.3) -> dropout ->
-linear. Auxiliary head: reference §4.8 / Fig. 8, on the output of the last 17x17 module (Mixed_6e); its fixed
+Classifier: global average pool (so any input from the minimum upwards works, docs/reference.md#minimum-input) -> dropout ->
+linear. Auxiliary head: docs/reference.md#v3-aux / Fig. 8, on the output of the last 17x17 module (Mixed_6e); its fixed
 5x5 VALID conv needs a 17x17 grid there, so with the head on the minimum input is 299 (75 without it).
 
-Initialisation (not part of the architecture, reference §1.4): TF-slim's -- the shared
+Initialisation (not part of the architecture, docs/reference.md#weight-decay-and-init): TF-slim's -- the shared
 :func:`~inception_lab.models.layers.init_weights` (truncated normal with fan-in variance scaling, sigma =
 sqrt(1.3 * 2 / fan_in) cut at 2 sigma, for every conv and linear layer; zero biases; BN gamma 1, beta 0), then the
 aux head's 5x5 conv at sigma 0.01 and aux logits at sigma 0.001.
@@ -69,7 +69,7 @@ from inception_lab.models.registry import register_model
 
 STEMS = ("3x3", "7x7", "table1")
 FIRST_POOLS = ("max", "max_valid", "max_same", "none")
-C7_BY_BLOCK = {4: (128, 160, 160, 192), 5: (128, 160, 160, 160, 192)}  # §4.4; 5 = a second c7=160 block
+C7_BY_BLOCK = {4: (128, 160, 160, 192), 5: (128, 160, 160, 160, 192)}  # docs/reference.md#v3-17x17; 5 = a second c7=160 block
 
 
 def _first_pool(first_pool: str, padding_if_max: int) -> nn.MaxPool2d | None:
@@ -83,11 +83,11 @@ def _first_pool(first_pool: str, padding_if_max: int) -> nn.MaxPool2d | None:
 
 
 class StemFactorized(nn.Sequential):
-    """The code's stem (reference §4.1; Rethinking Table 1 first rows, §3.1 "factorising the 7x7 into 3x3s").
+    """The code's stem (docs/reference.md#v3-stem; Rethinking Table 1 first rows, §3.1 "factorising the 7x7 into 3x3s").
 
     Conv2d_1a 3x3/2 V 32 -> Conv2d_2a 3x3 V 32 -> Conv2d_2b 3x3 S 64 -> MaxPool_3a 3x3/2 V -> Conv2d_3b 1x1 80
     -> Conv2d_4a 3x3 V 192 -> MaxPool_5a 3x3/2 V: 299x299x3 -> 35x35x192. ``first_stride`` / ``first_pool`` are the
-    Table 2 switches (§10.2, alternative reading on the factorised stem).
+    Table 2 switches (docs/reference.md#table2, alternative reading on the factorised stem).
     """
 
     def __init__(self, in_chans: int, width_mult: float, first_stride: int = 2, first_pool: str = "max") -> None:
@@ -104,10 +104,10 @@ class StemFactorized(nn.Sequential):
 
 
 class Stem7x7(nn.Sequential):
-    """Inception-v2's stem (reference §4.9; Rethinking Table 3 baseline, before "Factorized 7x7").
+    """Inception-v2's stem (docs/reference.md#inception-v2; Rethinking Table 3 baseline, before "Factorized 7x7").
 
     One conv 7x7/2 V 64 (299 -> 147x147x64, the tensor the three 3x3 produce), then the code stem from MaxPool_3a on.
-    Table 2 (§10.2, recommended reading): ``first_stride=1`` with ``first_pool='max'`` pads the pool SAME so 151
+    Table 2 (docs/reference.md#table2, recommended reading): ``first_stride=1`` with ``first_pool='max'`` pads the pool SAME so 151
     lands on 73x73 (145 -> 73); ``first_pool='none'`` with 79 gives 73 directly.
     """
 
@@ -125,7 +125,7 @@ class Stem7x7(nn.Sequential):
 
 
 class StemTable1(nn.Sequential):
-    """The stem as Rethinking Table 1 prints it (reference §4.1, §12 #11; ``stem='table1'``).
+    """The stem as Rethinking Table 1 prints it (docs/reference.md#v3-stem; ``stem='table1'``).
 
     Conv2d_1a 3x3/2 V 32 -> 2a 3x3 V 32 -> 2b 3x3 S 64 -> MaxPool_3a 3x3/2 V (73x73x64) -> conv 3x3 V 80 (71x71)
     -> conv 3x3/2 V 192 (35x35) -> conv 3x3 S 288: feeds 288 channels to Mixed_5b (measured 24,393,736 params
@@ -149,10 +149,10 @@ class StemTable1(nn.Sequential):
 
 
 class InceptionA(nn.Module):
-    """35x35 module, Rethinking Fig. 5 as in the code (reference §4.2): Mixed_5b / 5c / 5d.
+    """35x35 module, Rethinking Fig. 5 as in the code (docs/reference.md#v3-35x35): Mixed_5b / 5c / 5d.
 
     ``1x1 64`` | ``1x1 48 -> 5x5 64`` | ``1x1 64 -> 3x3 96 -> 3x3 96`` | ``avgpool 3x3 -> 1x1 P``. Fig. 5 draws only
-    the double-3x3 path; the code keeps the 1x1 -> 5x5 path too (reference §4.2, §12 #13); we follow the code.
+    the double-3x3 path; the code keeps the 1x1 -> 5x5 path too (docs/reference.md#v3-35x35); we follow the code.
     """
 
     def __init__(self, in_channels: int, pool_features: int, width_mult: float, count_include_pad: bool) -> None:
@@ -175,7 +175,7 @@ class InceptionA(nn.Module):
 
 
 class ReductionA(nn.Module):
-    """35 -> 17 grid reduction, Rethinking Fig. 10 / §5 (reference §4.3): Mixed_6a.
+    """35 -> 17 grid reduction, Rethinking Fig. 10 / §5 (docs/reference.md#v3-reduction-35): Mixed_6a.
 
     ``3x3/2 V 384`` | ``1x1 64 -> 3x3 96 -> 3x3/2 V 96`` | ``maxpool 3x3/2 V`` (input passes through).
     """
@@ -197,7 +197,7 @@ class ReductionA(nn.Module):
 
 
 class InceptionB(nn.Module):
-    """17x17 module with 7x7 factorised into 1x7 / 7x1, Rethinking Fig. 6, n = 7 (reference §4.4): Mixed_6b-6e.
+    """17x17 module with 7x7 factorised into 1x7 / 7x1, Rethinking Fig. 6, n = 7 (docs/reference.md#v3-17x17): Mixed_6b-6e.
 
     ``1x1 192`` | ``1x1 c7 -> 1x7 c7 -> 7x1 192`` | ``1x1 c7 -> 7x1 c7 -> 1x7 c7 -> 7x1 c7 -> 1x7 192`` |
     ``avgpool 3x3 -> 1x1 192``; c7 = 128 / 160 / 160 / 192.
@@ -228,7 +228,7 @@ class InceptionB(nn.Module):
 
 
 class ReductionB(nn.Module):
-    """17 -> 8 grid reduction (reference §4.5; Rethinking Fig. 10 style, code layout): Mixed_7a.
+    """17 -> 8 grid reduction (docs/reference.md#v3-reduction-17; Rethinking Fig. 10 style, code layout): Mixed_7a.
 
     ``1x1 192 -> 3x3/2 V 320`` | ``1x1 192 -> 1x7 192 -> 7x1 192 -> 3x3/2 V 192`` | ``maxpool 3x3/2 V``.
     """
@@ -251,7 +251,7 @@ class ReductionB(nn.Module):
 
 
 class InceptionC(nn.Module):
-    """8x8 module with expanded filter bank outputs, Rethinking Fig. 7 (reference §4.6): Mixed_7b / 7c.
+    """8x8 module with expanded filter bank outputs, Rethinking Fig. 7 (docs/reference.md#v3-8x8): Mixed_7b / 7c.
 
     ``1x1 320`` | ``1x1 384 -> [1x3 384 | 3x1 384]`` | ``1x1 448 -> 3x3 384 -> [1x3 384 | 3x1 384]`` |
     ``avgpool 3x3 -> 1x1 192`` -> 2048 channels.
@@ -287,7 +287,7 @@ class InceptionC(nn.Module):
 
 
 class AuxHead(nn.Module):
-    """Auxiliary classifier, Rethinking §4 / Fig. 8 (reference §4.8), on the last 17x17 module's output.
+    """Auxiliary classifier, Rethinking §4 / Fig. 8 (docs/reference.md#v3-aux), on the last 17x17 module's output.
 
     avgpool 5x5/3 V (17 -> 5) -> conv 1x1 128 (CBR) -> conv 5x5 V ``hidden`` (the aux "fully connected" layer) ->
     linear ``hidden -> num_classes``. ``bn_fc=True`` is Table 3's BN-auxiliary (the 5x5 layer is conv + BN + ReLU);
@@ -320,7 +320,7 @@ class AuxHead(nn.Module):
 
 
 class InceptionV3(InceptionNet):
-    """Inception-v3 / Rethinking Inception-v2 (reference §4; Rethinking Table 1, Figs 5-8 and 10, Table 3).
+    """Inception-v3 / Rethinking Inception-v2 (docs/reference.md#inception-v3; Rethinking Table 1, Figs 5-8 and 10, Table 3).
 
     Stages (top-level children, TF-slim names): ``stem`` (one of :class:`StemFactorized`, :class:`Stem7x7`,
     :class:`StemTable1`), ``Mixed_5b/5c/5d`` (:class:`InceptionA`), ``Mixed_6a`` (:class:`ReductionA`),
@@ -328,7 +328,7 @@ class InceptionV3(InceptionNet):
     ``Mixed_7b/7c`` (:class:`InceptionC`), ``AuxLogits`` (:class:`AuxHead`), ``fc``. See the module docstring for
     the switches and the Table 2 reading.
 
-    Counts at width 1.0, 1000 classes (reference §9.1): v3 23,834,568 without aux / 27,161,264 with the BN-aux head
+    Counts at width 1.0, 1000 classes (docs/reference.md#counts): v3 23,834,568 without aux / 27,161,264 with the BN-aux head
     (27,160,496 with the plain one); v2 23,815,336 / 27,141,264. MACs at 299: v3 5.713 G, v2 5.300 G.
     """
 
@@ -396,7 +396,7 @@ class InceptionV3(InceptionNet):
         self.num_features = channels
         self.defaults = ModelDefaults(input_size=299)
         self._finish(num_classes, bn_eps, bn_momentum)
-        if self.AuxLogits is not None:  # TF-slim's aux-head overrides of the shared init (reference §1.4)
+        if self.AuxLogits is not None:  # TF-slim's aux-head overrides of the shared init (docs/reference.md#weight-decay-and-init)
             trunc_normal_(self.AuxLogits.conv1[0].weight, 0.01)
             trunc_normal_(self.AuxLogits.fc.weight, 0.001)
 
@@ -433,7 +433,7 @@ def inception_v3(
     bn_eps: float = 1e-3,
     bn_momentum: float = 0.1,
 ) -> InceptionV3:
-    """Inception-v3 (Rethinking Table 3 last row; reference §4.1-§4.8): factorised stem, BN-auxiliary head."""
+    """Inception-v3 (Rethinking Table 3 last row; docs/reference.md#inception-v3): factorised stem, BN-auxiliary head."""
     return InceptionV3(**locals())
 
 
@@ -455,6 +455,6 @@ def inception_v2(
     bn_eps: float = 1e-3,
     bn_momentum: float = 0.1,
 ) -> InceptionV3:
-    """Rethinking Inception-v2 (Table 3 first row; reference §4.9): v3's graph with one 7x7/2 V 64 first layer
-    and the aux head's 5x5 layer without BN. Not BN-Inception (that is ``bn_inception``, reference §0.1)."""
+    """Rethinking Inception-v2 (Table 3 first row; docs/reference.md#inception-v2): v3's graph with one 7x7/2 V 64 first layer
+    and the aux head's 5x5 layer without BN. Not BN-Inception (that is ``bn_inception``, docs/reference.md#naming)."""
     return InceptionV3(**locals())

@@ -2,10 +2,10 @@
 Learning", arXiv 1602.07261 — Fig. 3 (stem), 4 (Inception-A), 5 (Inception-B), 6 (Inception-C), 7 (Reduction-A),
 8 (Reduction-B), 9 (overall), Table 1 (Reduction-A filter counts k, l, m, n).
 
-Reference: shared/reference/inception-family.md §5 (layers, per-block counts), §9.1 (42,679,816 params,
-12.254 G MACs at 299), §9.3 (minimum input 75; 299 with the aux head), §12 rows 18–21. Layer order and branch
+Reference: docs/reference.md#inception-v4 (layers, per-block counts), docs/reference.md#counts (42,679,816 params,
+12.254 G MACs at 299), docs/reference.md#minimum-input (minimum input 75; 299 with the aux head), docs/reference.md#readings rows 18–21. Layer order and branch
 order follow TF-slim ``inception_v4`` (the released weights), where the figures differ only in 1×n / n×1 order
-(§12 rows 19–20; no effect on counts). The v4 :class:`Stem` and the generic :class:`ReductionA` are shared with
+(docs/reference.md#v4-inception-b; no effect on counts). The v4 :class:`Stem` and the generic :class:`ReductionA` are shared with
 the Inception-ResNet networks (``inception_resnet.py``).
 """
 
@@ -61,14 +61,14 @@ class Mixed4a(Branches):
 
 class Mixed5a(Branches):
     """Fig. 3, last fan-out: ``conv 3×3/2 V 192`` ‖ ``maxpool 3×3/2 V`` (71×71×192 -> 35×35×384). Fig. 3 prints the
-    conv without "stride 2"; it must be stride 2 to concatenate with the stride-2 pool (§12 row 18)."""
+    conv without "stride 2"; it must be stride 2 to concatenate with the stride-2 pool (docs/reference.md#v4-stem)."""
 
     def __init__(self, in_channels: int, width: Width) -> None:
         super().__init__([ConvBNReLU(in_channels, width(192), 3, 2), nn.MaxPool2d(3, 2)], width(192) + in_channels)
 
 
 class Stem(nn.Sequential):
-    """The Inception-v4 stem, Fig. 3 (§5.1; in the paper also the Inception-ResNet-v2 stem): conv 3×3/2 V 32 ->
+    """The Inception-v4 stem, Fig. 3 (docs/reference.md#v4-stem; in the paper also the Inception-ResNet-v2 stem): conv 3×3/2 V 32 ->
     conv 3×3 V 32 -> conv 3×3 S 64 -> Mixed_3a -> Mixed_4a -> Mixed_5a. 299×299×3 -> 35×35×384 (605,728 params)."""
 
     def __init__(self, in_chans: int, width: Width) -> None:
@@ -82,7 +82,7 @@ class Stem(nn.Sequential):
 
 # ------------------------------------------------------------------------------------------------------- blocks
 class InceptionA(Branches):
-    """Inception-A, Fig. 4 (§5.2), 35×35×384 -> 384 (317,632 params): ``1×1 96`` ‖ ``1×1 64 -> 3×3 96`` ‖
+    """Inception-A, Fig. 4 (docs/reference.md#v4-inception-a), 35×35×384 -> 384 (317,632 params): ``1×1 96`` ‖ ``1×1 64 -> 3×3 96`` ‖
     ``1×1 64 -> 3×3 96 -> 3×3 96`` ‖ ``avgpool 3×3 -> 1×1 96``."""
 
     def __init__(self, in_channels: int, width: Width, count_include_pad: bool = False) -> None:
@@ -103,7 +103,7 @@ class InceptionA(Branches):
 
 
 class ReductionA(Branches):
-    """Reduction-A, Fig. 7, generic in Table 1's (k, l, m, n) (§5.3): ``conv 3×3/2 V n`` ‖
+    """Reduction-A, Fig. 7, generic in Table 1's (k, l, m, n) (docs/reference.md#reduction-a): ``conv 3×3/2 V n`` ‖
     ``1×1 k -> 3×3 S l -> 3×3/2 V m`` ‖ ``maxpool 3×3/2 V`` (pass-through). Out = n + m + in; 35 -> 17.
 
     Table 1: Inception-v4 (192, 224, 256, 384); IR-v1 (192, 192, 256, 384); IR-v2 (256, 256, 384, 384).
@@ -121,10 +121,10 @@ class ReductionA(Branches):
 
 
 class InceptionB(Branches):
-    """Inception-B, Fig. 5 (§5.4), 17×17×1024 -> 1024 (2,936,256 params): ``1×1 384`` ‖
+    """Inception-B, Fig. 5 (docs/reference.md#v4-inception-b), 17×17×1024 -> 1024 (2,936,256 params): ``1×1 384`` ‖
     ``1×1 192 -> 1×7 224 -> 7×1 256`` ‖ ``1×1 192 -> 7×1 192 -> 1×7 224 -> 7×1 224 -> 1×7 256`` ‖
     ``avgpool 3×3 -> 1×1 128``. TF-slim order; Fig. 5 draws the long branch 1×7-first and prints the middle
-    branch's last conv as a second 1×7 (a typo; §12 rows 19–20)."""
+    branch's last conv as a second 1×7 (a typo; docs/reference.md#v4-inception-b)."""
 
     def __init__(self, in_channels: int, width: Width, count_include_pad: bool = False) -> None:
         c192, c224, c256 = width(192), width(224), width(256)
@@ -150,7 +150,7 @@ class InceptionB(Branches):
 
 
 class ReductionB(Branches):
-    """Reduction-B, Fig. 8 (§5.5), 17×17×1024 -> 8×8×1536 (2,747,392 params): ``1×1 192 -> 3×3/2 V 192`` ‖
+    """Reduction-B, Fig. 8 (docs/reference.md#v4-reduction-b), 17×17×1024 -> 8×8×1536 (2,747,392 params): ``1×1 192 -> 3×3/2 V 192`` ‖
     ``1×1 256 -> 1×7 256 -> 7×1 320 -> 3×3/2 V 320`` ‖ ``maxpool 3×3/2 V`` (pass-through)."""
 
     def __init__(self, in_channels: int, width: Width) -> None:
@@ -171,7 +171,7 @@ class ReductionB(Branches):
 
 
 class InceptionC(nn.Module):
-    """Inception-C, Fig. 6 (§5.6), 8×8×1536 -> 1536 (4,553,088 params): ``1×1 256`` ‖
+    """Inception-C, Fig. 6 (docs/reference.md#v4-inception-c), 8×8×1536 -> 1536 (4,553,088 params): ``1×1 256`` ‖
     ``1×1 384 -> [1×3 256 ‖ 3×1 256]`` ‖ ``1×1 384 -> 3×1 448 -> 1×3 512 -> [1×3 256 ‖ 3×1 256]`` ‖
     ``avgpool 3×3 -> 1×1 256``. TF-slim order (3×1 448 then 1×3 512); orientation order never changes counts."""
 
@@ -210,7 +210,7 @@ class InceptionC(nn.Module):
 # ------------------------------------------------------------------------------------------------------ network
 @register_model("v4", "inception_v4")
 class InceptionV4(InceptionNet):
-    """Inception-v4 (reference §5; paper Fig. 9): Stem -> 4 × Inception-A -> Reduction-A -> 7 × Inception-B ->
+    """Inception-v4 (docs/reference.md#inception-v4; paper Fig. 9): Stem -> 4 × Inception-A -> Reduction-A -> 7 × Inception-B ->
     Reduction-B -> 3 × Inception-C -> global average pool -> dropout (p 0.2, keep 0.8 in Fig. 9) -> linear.
 
     Stages (top-level children, TF-slim names): ``stem`` (``Conv2d_1a_3x3`` … ``Mixed_5a``), ``Mixed_5b…5e``,
@@ -218,11 +218,11 @@ class InceptionV4(InceptionNet):
 
     ``aux_logits`` (default False): the paper has no auxiliary head, timm none; TF-slim attaches one to Mixed_6h
     (avgpool 5×5/3 V -> conv 1×1 128 -> conv 5×5 V 768 -> linear; 3,359,464 params) — the switch gives slim parity
-    (§5.7, §12 row 21). It is the v3 head (:class:`~inception_lab.models.inception_v3.AuxHead`, BN on both convs)
-    and needs a 17×17 grid at Mixed_6h, i.e. inputs ≥ 299 (§9.3).
+    (docs/reference.md#v4-classifier). It is the v3 head (:class:`~inception_lab.models.inception_v3.AuxHead`, BN on both convs)
+    and needs a 17×17 grid at Mixed_6h, i.e. inputs ≥ 299 (docs/reference.md#minimum-input).
 
     Counts at width 1.0, 1000 classes: 42,679,816 params (46,039,280 with the aux head), 12.254 G MACs at 299.
-    Normalisation [-1, 1] (TF-slim, §10.8). In-block average pools exclude padding by default (§1.2).
+    Normalisation [-1, 1] (TF-slim, docs/reference.md#preprocessing). In-block average pools exclude padding by default (docs/reference.md#padding).
     """
 
     aux_head_names = ("AuxLogits",)

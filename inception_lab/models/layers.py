@@ -1,18 +1,18 @@
-"""Building blocks shared by every Inception network (reference §1).
+"""Building blocks shared by every Inception network (docs/reference.md#conventions).
 
-- ``ConvBNReLU``: the CBR unit of every BN-era Inception (§0.2, §1.1): conv without bias, BatchNorm, ReLU;
-  ``bn=False`` gives the 2014 unit and ``same=True`` TF-SAME padding (§1.2).
+- ``ConvBNReLU``: the CBR unit of every BN-era Inception (docs/reference.md#notation): conv without bias, BatchNorm, ReLU;
+  ``bn=False`` gives the 2014 unit and ``same=True`` TF-SAME padding (docs/reference.md#padding).
 - ``PadSame`` / ``max_pool_same`` / ``avg_pool_3x3_same`` / ``check_same_padding_floor``: TF "SAME" padding
-  (§1.2, §9.3).
-- ``SeparableStemConv``: the depthwise-separable 7×7/2 first layer of GoogLeNet / BN-Inception (§2.1, §3.1).
-- ``stem_convs``: the three convs that open the v3, v4 and Inception-ResNet stems (§4.1, §5.1, §6.1, §7.2).
+  (docs/reference.md#padding, #minimum-input).
+- ``SeparableStemConv``: the depthwise-separable 7×7/2 first layer of GoogLeNet / BN-Inception (docs/reference.md#googlenet-stem, #bn-inception-stem).
+- ``stem_convs``: the three convs that open the v3, v4 and Inception-ResNet stems (docs/reference.md#v3-stem, #v4-stem, #ir-v1-stem, #ir-v2-slim).
 - ``Branches``: parallel branches concatenated along channels (the v4 / Inception-ResNet modules).
-- ``scale_channels`` / ``width_rule``: the TF-slim width-multiplier rule (§1.5); ``width_mult=1.0`` is the paper's
+- ``scale_channels`` / ``width_rule``: the TF-slim width-multiplier rule (docs/reference.md#width-multiplier); ``width_mult=1.0`` is the paper's
   network.
-- ``init_weights`` / ``configure_batchnorm``: TF-slim initialisation (§1.4) and BN eps / momentum (§1.3).
-- ``check_choice`` / ``check_aux_switch``: the one way a constructor rejects a bad switch value (§13).
+- ``init_weights`` / ``configure_batchnorm``: TF-slim initialisation (docs/reference.md#weight-decay-and-init) and BN eps / momentum (docs/reference.md#batchnorm).
+- ``check_choice`` / ``check_aux_switch``: the one way a constructor rejects a bad switch value (docs/reference.md#switches).
 - ``InceptionNet``: the face every network shows the module, eval and cost code (DESIGN "A model's face").
-- ``InputTooSmallError``: the one clear error for an input below a network's minimum size (§9.3).
+- ``InputTooSmallError``: the one clear error for an input below a network's minimum size (docs/reference.md#minimum-input).
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from torch.nn import functional as F
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-INCEPTION_MEAN = (0.5, 0.5, 0.5)  # x/255 -> (x - 0.5) / 0.5 = [-1, 1] scaling of TF-slim (§10.8)
+INCEPTION_MEAN = (0.5, 0.5, 0.5)  # x/255 -> (x - 0.5) / 0.5 = [-1, 1] scaling of TF-slim (docs/reference.md#preprocessing)
 INCEPTION_STD = (0.5, 0.5, 0.5)
 
 #: Smallest side the TF-SAME networks (GoogLeNet, BN-Inception) accept. Every stride-2 SAME layer maps
-#: n -> ceil(n / 2), so any n >= 1 would run; TF-slim documents inputs "greater than 32x32" (§9.3).
+#: n -> ceil(n / 2), so any n >= 1 would run; TF-slim documents inputs "greater than 32x32" (docs/reference.md#minimum-input).
 SAME_PADDING_FLOOR = 32
 
 #: ``c -> channels at this width`` (see :func:`width_rule`).
@@ -44,14 +44,14 @@ class InputTooSmallError(ValueError):
 
 
 def scale_channels(channels: int, width_mult: float) -> int:
-    """TF-slim depth multiplier (§1.5): ``max(int(c * m), 16)``; identity at ``m = 1``."""
+    """TF-slim depth multiplier (docs/reference.md#width-multiplier): ``max(int(c * m), 16)``; identity at ``m = 1``."""
     if width_mult == 1.0:
         return channels
     return max(int(channels * width_mult), 16)
 
 
 def width_rule(width_mult: float) -> Width:
-    """``c -> scale_channels(c, width_mult)``: the per-conv width rule every network applies (§1.5)."""
+    """``c -> scale_channels(c, width_mult)``: the per-conv width rule every network applies (docs/reference.md#width-multiplier)."""
     return functools.partial(scale_channels, width_mult=width_mult)
 
 
@@ -83,7 +83,7 @@ def check_aux_switch(aux_logits: object) -> bool:
 
 # ------------------------------------------------------------------------------------------------ TF-SAME padding
 class PadSame(nn.Module):
-    """TensorFlow "SAME" padding for a ``kernel_size``/``stride`` layer, computed from the input size (§1.2).
+    """TensorFlow "SAME" padding for a ``kernel_size``/``stride`` layer, computed from the input size (docs/reference.md#padding).
 
     TF pads ``max((ceil(n / s) - 1) * s + k - n, 0)`` pixels with the odd one at the bottom / right; PyTorch's
     symmetric padding shifts the window by a pixel whenever that total is odd. Max pools pad with ``-inf``.
@@ -109,30 +109,30 @@ class PadSame(nn.Module):
 
 
 def max_pool_same(kernel_size: int, stride: int) -> nn.Sequential:
-    """``maxpool k/s S`` with TF-SAME padding (pads with -inf, so padding never wins the max; §1.2)."""
+    """``maxpool k/s S`` with TF-SAME padding (pads with -inf, so padding never wins the max; docs/reference.md#padding)."""
     return nn.Sequential(PadSame(kernel_size, stride, value=float("-inf")), nn.MaxPool2d(kernel_size, stride))
 
 
 def avg_pool_3x3_same(count_include_pad: bool) -> nn.AvgPool2d:
-    """In-block ``avgpool 3×3/1 S``; TF leaves the padded zeros out of the mean: ``count_include_pad=False`` (§1.2)."""
+    """In-block ``avgpool 3×3/1 S``; TF leaves the padded zeros out of the mean: ``count_include_pad=False`` (docs/reference.md#padding)."""
     return nn.AvgPool2d(kernel_size=3, stride=1, padding=1, count_include_pad=count_include_pad)
 
 
 def check_same_padding_floor(x: torch.Tensor, model: nn.Module) -> None:
-    """The pad-same networks run at every size; enforce the documented practical floor (§9.3)."""
+    """The pad-same networks run at every size; enforce the documented practical floor (docs/reference.md#minimum-input)."""
     if min(x.shape[-2:]) < SAME_PADDING_FLOOR:
         raise InputTooSmallError(
             f"input {tuple(x.shape[-2:])} is too small for {type(model).__name__}: minimum is "
-            f"{SAME_PADDING_FLOOR}x{SAME_PADDING_FLOOR} (reference §9.3)"
+            f"{SAME_PADDING_FLOOR}x{SAME_PADDING_FLOOR} (docs/reference.md#minimum-input)"
         )
 
 
 # ----------------------------------------------------------------------------------------------------- layers
 class ConvBNReLU(nn.Sequential):
-    """CBR (§0.2, §1.1): Conv2d (no bias) -> BatchNorm2d (eps 1e-3, §1.3) -> ReLU.
+    """CBR (docs/reference.md#notation): Conv2d (no bias) -> BatchNorm2d (eps 1e-3, docs/reference.md#batchnorm) -> ReLU.
 
-    ``bn=False`` gives the 2014 unit (conv with bias, ReLU; GoogLeNet ``'paper'``, §2.5). ``same=True`` pads
-    TF-SAME at run time (:class:`PadSame`; the stride-2 layers of GoogLeNet / BN-Inception, §1.2); otherwise
+    ``bn=False`` gives the 2014 unit (conv with bias, ReLU; GoogLeNet ``'paper'``, docs/reference.md#googlenet-variants). ``same=True`` pads
+    TF-SAME at run time (:class:`PadSame`; the stride-2 layers of GoogLeNet / BN-Inception, docs/reference.md#padding); otherwise
     ``padding`` is static and symmetric (stride-1 SAME = ``k // 2``, VALID = 0).
     """
 
@@ -160,7 +160,7 @@ class ConvBNReLU(nn.Sequential):
 
 
 class SeparableStemConv(nn.Sequential):
-    """Depthwise-separable 7×7/2 first layer (§2.1, §3.1): depthwise 7×7 with depth multiplier 8 (3 -> 24, no BN
+    """Depthwise-separable 7×7/2 first layer (docs/reference.md#googlenet-stem, #bn-inception-stem): depthwise 7×7 with depth multiplier 8 (3 -> 24, no BN
     in between) -> pointwise 1×1 -> [BN] -> ReLU. Table 1 of GoogLeNet (2.7K params / 34M ops) and the BN paper's
     Appendix ("convolution*") count this layer; the Xception paper §2 says Inception V1/V2 used it."""
 
@@ -181,7 +181,7 @@ class SeparableStemConv(nn.Sequential):
 
 def stem_convs(in_chans: int, width: Width, first_stride: int = 2) -> dict[str, nn.Module]:
     """``Conv2d_1a_3x3`` 3×3/2 V 32 -> ``Conv2d_2a_3x3`` 3×3 V 32 -> ``Conv2d_2b_3x3`` 3×3 S 64 (299 -> 147×147×64):
-    the factorised 7×7 that opens the v3, v4 and Inception-ResNet stems (§4.1, §5.1, §6.1, §7.2)."""
+    the factorised 7×7 that opens the v3, v4 and Inception-ResNet stems (docs/reference.md#v3-stem, #v4-stem, #ir-v1-stem, #ir-v2-slim)."""
     return {
         "Conv2d_1a_3x3": ConvBNReLU(in_chans, width(32), 3, stride=first_stride),
         "Conv2d_2a_3x3": ConvBNReLU(width(32), width(32), 3),
@@ -190,7 +190,7 @@ def stem_convs(in_chans: int, width: Width, first_stride: int = 2) -> dict[str, 
 
 
 class Branches(nn.Module):
-    """``a ‖ b ‖ c``: parallel branches on one input, concatenated on channels in that order (§0.2)."""
+    """``a ‖ b ‖ c``: parallel branches on one input, concatenated on channels in that order (docs/reference.md#notation)."""
 
     def __init__(self, branches: list[nn.Module], out_channels: int) -> None:
         super().__init__()
@@ -203,14 +203,14 @@ class Branches(nn.Module):
 
 # ---------------------------------------------------------------------------------------------- initialisation
 def trunc_normal_(tensor: torch.Tensor, std: float) -> None:
-    """Truncated normal N(0, std²) cut at ±2σ, as TF's ``truncated_normal_initializer`` (§1.4)."""
+    """Truncated normal N(0, std²) cut at ±2σ, as TF's ``truncated_normal_initializer`` (docs/reference.md#weight-decay-and-init)."""
     nn.init.trunc_normal_(tensor, mean=0.0, std=std, a=-2.0 * std, b=2.0 * std)
 
 
 def init_weights(model: nn.Module) -> None:
-    """TF-slim initialisation (§1.4): ``variance_scaling_initializer()`` = truncated normal (cut at 2σ) with
+    """TF-slim initialisation (docs/reference.md#weight-decay-and-init): ``variance_scaling_initializer()`` = truncated normal (cut at 2σ) with
     σ = sqrt(1.3 · 2 / fan_in) for conv and linear weights; zero biases; BN γ = 1, β = 0. The residual 1×1 is
-    *not* zero-initialised (§1.4: no reference does that, and the residual-scale ablation would be void at step 0).
+    *not* zero-initialised (docs/reference.md#weight-decay-and-init: no reference does that, and the residual-scale ablation would be void at step 0).
     Per-layer overrides (v3's aux head) are applied by the network after this call."""
     for module in model.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
@@ -224,7 +224,7 @@ def init_weights(model: nn.Module) -> None:
 
 
 def configure_batchnorm(model: nn.Module, eps: float, momentum: float) -> None:
-    """Set eps / momentum of every BatchNorm layer (§1.3: eps 1e-3, momentum 0.1; 0.0003 = TF decay 0.9997)."""
+    """Set eps / momentum of every BatchNorm layer (docs/reference.md#batchnorm: eps 1e-3, momentum 0.1; 0.0003 = TF decay 0.9997)."""
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.eps = eps
@@ -236,9 +236,9 @@ class ModelDefaults:
     """Per-network defaults that data, eval and cost code read instead of asking which family they hold."""
 
     input_size: int  # the paper's standard input (224 or 299)
-    mean: tuple[float, ...] = INCEPTION_MEAN  # per-channel normalisation on [0, 1] pixels (§10.8)
+    mean: tuple[float, ...] = INCEPTION_MEAN  # per-channel normalisation on [0, 1] pixels (docs/reference.md#preprocessing)
     std: tuple[float, ...] = INCEPTION_STD
-    crop_fraction: float = 0.875  # central-crop fraction for single-crop evaluation (§10.8)
+    crop_fraction: float = 0.875  # central-crop fraction for single-crop evaluation (docs/reference.md#preprocessing)
     interpolation: str = "bilinear"
     aux_weight: float = 0.4  # loss weight of each auxiliary head: TF-slim's 0.4 for the single v2+ head
     extra: dict = field(default_factory=dict)
@@ -261,7 +261,7 @@ class InceptionNet(nn.Module):
     aux_head_names: tuple[str, ...] = ()
 
     def _finish(self, num_classes: int, bn_eps: float, bn_momentum: float) -> None:
-        """Last step of every constructor: the logits layer, TF-slim init (§1.4), BN eps / momentum (§1.3)."""
+        """Last step of every constructor: the logits layer, TF-slim init (docs/reference.md#weight-decay-and-init), BN eps / momentum (docs/reference.md#batchnorm)."""
         self.fc = nn.Linear(self.num_features, num_classes)
         init_weights(self)
         configure_batchnorm(self, bn_eps, bn_momentum)
@@ -274,7 +274,7 @@ class InceptionNet(nn.Module):
         return self._checked_trunk(x)[0]
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pool -> dropout -> linear (the papers' classifier with a global pool, §9.3)."""
+        """Global average pool -> dropout -> linear (the papers' classifier with a global pool, docs/reference.md#minimum-input)."""
         x = torch.flatten(nn.functional.adaptive_avg_pool2d(features, 1), 1)
         if pre_logits:
             return x

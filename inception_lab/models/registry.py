@@ -1,7 +1,7 @@
 """Name -> constructor registry: ``create_model(name, pretrained=None, num_classes=None, **overrides)`` and
 ``list_models()``.
 
-Users type the DESIGN.md names (``v1``, ``bn_inception``, ``v2``, ``v3``, ``v4``, ``inception_resnet_v1``,
+Users type the short names (``v1``, ``bn_inception``, ``v2``, ``v3``, ``v4``, ``inception_resnet_v1``,
 ``inception_resnet_v2``); long aliases (``googlenet``, ``inception_v3`` ...) resolve to the same entry.
 """
 
@@ -54,7 +54,7 @@ def canonical_name(name: str) -> str:
 
 
 def create_model(name: str, pretrained: str | None = None, num_classes: int | None = None, **overrides) -> nn.Module:
-    """Build a registered network; ``overrides`` are the model's switches (reference §13).
+    """Build a registered network; ``overrides`` are the model's switches (docs/reference.md#switches).
 
     ``pretrained``: a weights file, an inception-lab checkpoint, ``timm:<tag>``, ``hf-hub:timm/<tag>`` or
     ``torchvision:<Weights enum>`` (:mod:`inception_lab.models.pretrained`): the loader sets the switches the weights
