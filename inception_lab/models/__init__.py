@@ -4,12 +4,14 @@ from inception_lab.models.layers import InceptionNet, InputTooSmallError, ModelD
 from inception_lab.models.pretrained import PretrainedCfg, PretrainedError
 from inception_lab.models.registry import UnknownModelError, canonical_name, create_model, list_models
 
-# Importing the network modules registers them.
+# Importing the network modules registers them, in this order (list_models()'s order).
+# isort: off
 from inception_lab.models import googlenet  # noqa: F401  (v1)
 from inception_lab.models import bn_inception  # noqa: F401  (bn_inception)
 from inception_lab.models import inception_v3  # noqa: F401  (v2, v3)
 from inception_lab.models import inception_v4  # noqa: F401  (v4)
 from inception_lab.models import inception_resnet  # noqa: F401  (inception_resnet_v1, inception_resnet_v2)
+# isort: on
 
 __all__ = [
     "InceptionNet",

@@ -109,7 +109,7 @@ class ReductionA(Branches):
     Table 1: Inception-v4 (192, 224, 256, 384); IR-v1 (192, 192, 256, 384); IR-v2 (256, 256, 384, 384).
     """
 
-    def __init__(self, in_channels: int, k: int, l: int, m: int, n: int) -> None:
+    def __init__(self, in_channels: int, k: int, l: int, m: int, n: int) -> None:  # noqa: E741 (Table 1's k, l, m, n)
         super().__init__(
             [
                 ConvBNReLU(in_channels, n, 3, 2),
