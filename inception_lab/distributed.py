@@ -23,8 +23,8 @@ from __future__ import annotations
 import inspect
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from hydra.core.hydra_config import HydraConfig
 

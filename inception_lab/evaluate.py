@@ -30,9 +30,10 @@ import json
 import math
 import os
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -305,7 +306,7 @@ class CropSet:
     source: str = ""
 
     @classmethod
-    def from_config(cls, node: Any, name: str | None = None) -> "CropSet":
+    def from_config(cls, node: Any, name: str | None = None) -> CropSet:
         """Build from a ``conf/crops/*.yaml`` node (a dict); EvalError naming the bad key."""
         if not isinstance(node, dict):
             raise EvalError(f"crop set {name!r}: expected a mapping of crop settings, got {type(node).__name__}")

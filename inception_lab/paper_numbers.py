@@ -24,8 +24,9 @@ not a reproduction.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 VERIFY_FLAG = "[verify against PDF]"
 

@@ -35,9 +35,10 @@ import math
 import os
 import re
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from inception_lab.paper_numbers import PAPER_TABLES, PaperTable, Published, experiment_family
 from inception_lab.results import FILENAME, ResultsError, read_results

@@ -14,9 +14,9 @@ and Welch's interval for a difference of two means.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Iterable
 
 CONFIDENCE = 0.95
 

@@ -12,9 +12,9 @@ from PIL import Image
 
 from inception_lab.data.testing import IMAGE_KINDS, encode_picture, synthetic_picture
 from inception_lab.data.transforms import (
-    _saturation,
     EvalTransform,
     TrainTransform,
+    _saturation,
     center_crop_resize_batch,
     central_box,
     color_jitter_batch,

@@ -4,8 +4,8 @@ on one process and under 2-process DDP (where a rank that skips its step would d
 from __future__ import annotations
 
 import pytest
-from conftest import TINY, results_files
 
+from conftest import TINY, results_files
 from inception_lab.results import read_results
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -43,7 +43,7 @@ def tracked_text_files() -> dict[str, str]:
     return texts
 
 
-@lru_cache(maxsize=None)
+@cache
 def anchors(doc: str) -> frozenset[str]:
     """Explicit ``<a id>`` anchors and GitHub's heading anchors of a markdown file in the repo."""
     path = ROOT / doc

@@ -116,7 +116,9 @@ def test_a_new_class_count_reinitialises_only_the_heads(name, tmp_path):
     assert all(torch.equal(after[k], before[k]) for k in after if k not in heads)
     assert model.pretrained_cfg.head_reset and model.pretrained_cfg.num_classes == 7
     assert model.pretrained_cfg.class_names is None and model.pretrained_cfg.model_args["num_classes"] == 7
-    features = lambda m: m.eval().forward_features(torch.ones(1, 3, SMALL[name], SMALL[name]))
+    def features(m):
+        return m.eval().forward_features(torch.ones(1, 3, SMALL[name], SMALL[name]))
+
     with torch.no_grad():
         assert torch.equal(features(model), features(source))
 

@@ -23,8 +23,8 @@ NAN = float("nan")
 
 
 def history(top1: list[float], top5: list[float], loss: list[float]) -> list[dict]:
-    return [{"epoch": e, "step": 10 * (e + 1), "val_loss": l, "val_top1": t1, "val_top5": t5, "train_loss": 1.0,
-             "lr": 0.01} for e, (t1, t5, l) in enumerate(zip(top1, top5, loss))]
+    return [{"epoch": e, "step": 10 * (e + 1), "val_loss": vl, "val_top1": t1, "val_top5": t5, "train_loss": 1.0,
+             "lr": 0.01} for e, (t1, t5, vl) in enumerate(zip(top1, top5, loss))]
 
 
 def test_best_is_the_epoch_with_the_best_top1_and_final_the_last():

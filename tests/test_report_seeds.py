@@ -8,12 +8,12 @@ import math
 from pathlib import Path
 
 import pytest
+from test_report import _write_run
 
 from conftest import TINY, results_files, run_cli
 from inception_lab.cli.report import main as report_main
 from inception_lab.report import CSV_COLUMNS, load, mean_curve
 from inception_lab.stats import summarize, t_cdf, t_quantile, welch
-from test_report import _write_run
 
 # two-sided 95% critical values t(0.975, df), from printed Student t tables
 T_TABLE = {1: 12.7062, 2: 4.3027, 3: 3.1824, 4: 2.7764, 5: 2.5706, 10: 2.2281, 20: 2.0860, 30: 2.0423, 120: 1.9799}

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from inception_lab.results import chance_warning
-
 from conftest import TINY, load_json, results_files
+from inception_lab.results import chance_warning
 
 
 def test_chance_warning_uses_three_binomial_sigmas():

@@ -10,7 +10,8 @@ Hydra instantiates launchers only from the ``hydra_plugins`` namespace package, 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra.plugins.launcher import Launcher

@@ -10,7 +10,6 @@ than ``export.atol`` ends with one ``error:`` line and exit status 1, and no fil
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import hydra

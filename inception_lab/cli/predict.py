@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path

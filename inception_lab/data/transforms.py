@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch

@@ -113,7 +113,7 @@ def _seq(src: str, lab: str, count: int, src_start: int = 1, sep: str = "_") -> 
 
 
 def _cbr(pairs: list[tuple[str, str]], group: str = "trunk") -> list[Pair]:
-    return [(s, l, "cbr", group) for s, l in pairs]
+    return [(source, lab, "cbr", group) for source, lab in pairs]
 
 
 def v3_pairs(prefix: str = "") -> list[Pair]:
@@ -226,8 +226,8 @@ def expand(pairs: list[Pair]) -> dict[str, tuple[str, str]]:
     """Module pairs -> ``{source tensor: (lab tensor, group)}``."""
     out: dict[str, tuple[str, str]] = {}
     for src, lab, kind, group in pairs:
-        for s, l in _KIND_TENSORS[kind]:
-            out[f"{src}.{s}"] = (f"{lab}.{l}", group)
+        for theirs, ours in _KIND_TENSORS[kind]:
+            out[f"{src}.{theirs}"] = (f"{lab}.{ours}", group)
     return out
 
 
