@@ -44,3 +44,25 @@ def cli(tmp_path):
         return run_cli(list(args), cwd=tmp_path, **kwargs)
 
     return _run
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors: extra intra-op threads only add synchronisation on a small shared CPU
+    (``pytestmark = pytest.mark.usefixtures("one_thread")`` in a module that wants it)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def compose_cfg(name: str, overrides: list[str]):
+    """A config of ``conf/`` composed as the console script composes it (``config`` = inception-lab's)."""
+    from hydra import compose, initialize_config_dir
+
+    from inception_lab.config_path import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name=name, overrides=overrides)

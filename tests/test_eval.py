@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from PIL import Image
 
-from conftest import run_cli
-from inception_lab.config_path import CONFIG_DIR
+from conftest import compose_cfg, run_cli
 from inception_lab.evaluate import (
     CropSet,
     EvalError,
@@ -39,18 +37,9 @@ TRAIN = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: intra-op threads only add synchronisation on a small shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def compose_cfg(name: str, overrides: list[str]):
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name=name, overrides=overrides)
 
 
 @pytest.fixture(scope="session")

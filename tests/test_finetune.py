@@ -7,34 +7,24 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
-from conftest import run_cli
-from inception_lab.config_path import CONFIG_DIR
+from conftest import compose_cfg, run_cli
 from inception_lab.optim import create_optimizer, head_names, weight_decay_groups
 
 PHOTOS = ["data=imagefolder", "data.image_size=75", "data.num_workers=0"]
 QUIET = ["logger=none", "~callbacks.throughput", "~callbacks.learning_rate_monitor"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def compose_cfg(overrides: list[str]):
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
 
 
 def train_in(run_dir: Path, overrides: list[str]) -> dict:
     from inception_lab.cli.train import train
 
     run_dir.mkdir(parents=True)
-    return train(compose_cfg([*overrides, f"paths.output_dir={run_dir}"]))
+    return train(compose_cfg("config", [*overrides, f"paths.output_dir={run_dir}"]))
 
 
 @pytest.fixture(scope="module")

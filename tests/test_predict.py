@@ -9,27 +9,16 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
-from hydra import compose, initialize_config_dir
 
-from conftest import run_cli
-from inception_lab.config_path import CONFIG_DIR
+from conftest import compose_cfg, run_cli
 from inception_lab.evaluate import EvalError, evaluate
 
 QUIET = ["logger=none", "~callbacks.throughput", "~callbacks.learning_rate_monitor"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def compose_cfg(name: str, overrides: list[str]):
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name=name, overrides=overrides)
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from safetensors.torch import save_file
 
-from inception_lab.config_path import CONFIG_DIR
+from conftest import compose_cfg, run_cli
 from inception_lab.models import create_model, list_models
 from inception_lab.models import pretrained as P
 
@@ -22,13 +21,7 @@ SMALL = {"v1": 64, "bn_inception": 64, "v2": 75, "v3": 75, "v4": 75, "inception_
          "inception_resnet_v2": 75}  # smallest inputs with aux heads off (eval mode runs no aux head)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small tensors: extra intra-op threads only add synchronisation on a shared 2-core CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def logits(model: torch.nn.Module, size: int, in_chans: int = 3, seed: int = 0) -> torch.Tensor:
@@ -59,8 +52,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     overrides = ["model=v3", "model.width_mult=0.25", "optimizer=sgd", "trainer.max_epochs=1",
                  "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "data.batch_size=8", "logger=none",
                  "~callbacks.throughput", "~callbacks.learning_rate_monitor", f"paths.output_dir={run_dir}"]
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        train(compose(config_name="config", overrides=overrides))
+    train(compose_cfg("config", overrides))
     path = run_dir / "checkpoints" / "last.ckpt"
     assert path.is_file()
     return path
@@ -436,8 +428,7 @@ def test_training_builds_the_model_from_model_pretrained(tmp_path):
 
     source = lab_model("v3", num_classes=10)
     torch.save(source.state_dict(), tmp_path / "w.pth")
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["model=v3", f"model.pretrained={tmp_path / 'w.pth'}"])
+    cfg = compose_cfg("config", ["model=v3", f"model.pretrained={tmp_path / 'w.pth'}"])
     assert cfg.model.width_mult == 0.25  # the embedded digits' recipe: quarter width, 1 channel
     model, model_args = build_model(cfg, num_classes=7, channels=1, image_size=75)
     assert model.fc.out_features == 7 and model.stem.Conv2d_1a_3x3[0].in_channels == 1 and not model.has_aux_heads
@@ -449,7 +440,6 @@ def test_training_builds_the_model_from_model_pretrained(tmp_path):
 
 
 def test_cli_bad_pretrained_source_is_one_error_line(tmp_path):
-    from conftest import run_cli
 
     result = run_cli(["model=v3", f"model.pretrained={tmp_path / 'missing.pth'}", "logger=none"], cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
