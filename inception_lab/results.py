@@ -91,9 +91,9 @@ def chance_warning(top1: float | None, num_classes: int, val_images: int | None)
     if top1 >= bar:
         return None
     return (f"final val top-1 {100 * top1:.1f}% is within noise of chance ({100 * chance:.1f}% for {num_classes} "
-            f"classes; a learned network scores above {100 * bar:.1f}% on {val_images} images). Try a warm-up "
-            "(scheduler.warmup_epochs=1: BatchNorm statistics of the first steps ruin short runs), a lower "
-            "optimizer.lr, more trainer.max_epochs, or check the data")
+            f"classes; a learned network scores above {100 * bar:.1f}% on {val_images} images). Train longer "
+            "(trainer.max_epochs: BatchNorm statistics of the first, violent steps ruin evaluation for a while), "
+            "add a warm-up (scheduler.warmup_epochs) or lower optimizer.lr, or check the data")
 
 
 def environment() -> dict[str, Any]:
