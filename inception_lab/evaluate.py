@@ -769,16 +769,15 @@ def mirror_rule(crop_set: CropSet, rule: str, trained_with_flips: bool) -> CropS
     """The crop set one member is evaluated with. The papers' 10/12/144-crop protocols mirror every view, which
     is only a view of the same class for a network trained with horizontal flips (ImageNet photos; every published
     set of weights). ``auto``: mirror only for such members, so a network trained without flips (the digits: a
-    mirrored digit is another glyph) keeps the unmirrored half of the protocol. ``true`` / ``false``: always / never.
+    mirrored digit is another glyph) keeps the unmirrored half of the protocol. ``true``: the protocol as written
+    (mirrored where it mirrors); ``false``: never mirrored.
     """
     if rule not in MIRROR_RULES:
-        raise EvalError(f"eval.mirror={rule!r}: use one of {', '.join(MIRROR_RULES)} (auto = mirror views only for "
+        raise EvalError(f"eval.mirror={rule}: use one of {', '.join(MIRROR_RULES)} (auto = mirror views only for "
                         "networks trained with horizontal flips)")
     if rule == "false" or (rule == "auto" and not trained_with_flips):
         return replace(crop_set, mirror=False)
-    if rule == "true":
-        return replace(crop_set, mirror=True)
-    return crop_set
+    return crop_set  # the protocol as written
 
 
 def evaluate(cfg: Any, progress_factory: Any = None) -> dict[str, Any]:
@@ -852,7 +851,7 @@ def evaluate(cfg: Any, progress_factory: Any = None) -> dict[str, Any]:
         dataset = split_dataset(datamodule, split)
         input_size = int(datamodule.image_size)
         batch_size = int(ev.batch_size or datamodule.batch_size)
-        member_crops = mirror_rule(crop_set, str(ev.get("mirror", "auto")),
+        member_crops = mirror_rule(crop_set, str(ev.get("mirror", "auto")).lower(),
                                    trained_with_flips=True if recorded is None else bool(recorded.get("flip")))
         source = ViewSource(datamodule, dataset, member_crops, input_size, batch_size, int(datamodule.num_workers),
                             device, limit)
@@ -920,7 +919,7 @@ def evaluate(cfg: Any, progress_factory: Any = None) -> dict[str, Any]:
         "num_images": int(labels.numel()),
         "limit_batches": limit,
         "crops": {**replace(crop_set, mirror=members[0]["mirrored"]).describe(members[0]["model"]["input_size"]),
-                  "protocol_mirrors": crop_set.mirror, "mirror_rule": str(ev.get("mirror", "auto"))},
+                  "protocol_mirrors": crop_set.mirror, "mirror_rule": str(ev.get("mirror", "auto")).lower()},
         "averaging": "arithmetic mean of softmax probabilities over views"
                      + (" and models" if len(members) > 1 else ""),
         "metrics": metrics,

@@ -120,8 +120,8 @@ def test_constant_image_gives_identical_views_for_files_and_tensors(tmp_path):
 def test_eval_single_12_and_144_crops_on_a_trained_checkpoint(tiny_run):
     results_before = _sha(tiny_run / "results.json")
     records = {}
-    for crops in ("single", "12", "144"):
-        records[crops] = evaluate(eval_cfg(tiny_run, f"eval.crops={crops}"))
+    for crops in ("single", "12", "144"):  # the digits run trained without flips: eval.mirror=true forces them
+        records[crops] = evaluate(eval_cfg(tiny_run, f"eval.crops={crops}", "eval.mirror=true"))
     for crops, views in (("single", 1), ("12", 12), ("144", 144)):
         record = records[crops]
         assert record["crops"]["views"] == views and record["members"][0]["views"] == views
@@ -137,7 +137,12 @@ def test_eval_single_12_and_144_crops_on_a_trained_checkpoint(tiny_run):
     # an earlier evaluation is not overwritten unless asked
     with pytest.raises(EvalError, match="exists"):
         evaluate(eval_cfg(tiny_run, "eval.crops=12"))
-    assert evaluate(eval_cfg(tiny_run, "eval.crops=12", "eval.overwrite=true"))["crops"]["views"] == 12
+    # by default (eval.mirror=auto) a network trained without flips gets the unmirrored half of the protocol
+    auto = evaluate(eval_cfg(tiny_run, "eval.crops=12", "eval.overwrite=true"))
+    assert auto["crops"]["views"] == 6 and auto["members"][0]["views"] == 6 and not auto["members"][0]["mirrored"]
+    assert auto["crops"]["protocol_mirrors"] and auto["crops"]["mirror_rule"] == "auto"
+    with pytest.raises(EvalError, match="eval.mirror=maybe"):
+        evaluate(eval_cfg(tiny_run, "eval.crops=12", "eval.overwrite=true", "eval.mirror=maybe"))
 
 
 def test_single_crop_reproduces_the_runs_validation(tiny_run, tmp_path):
@@ -212,7 +217,8 @@ def test_image_files_go_through_pillow_multi_crop(tiny_run, tmp_path):
     torch.save(checkpoint, path)
     with pytest.raises(EvalError, match="data"):  # the recorded root does not exist here
         evaluate(eval_cfg(path, "eval.crops=12"))
-    record = evaluate(eval_cfg(path, "eval.crops=12", f"data.root={root}", "eval.limit_batches=null"))
+    record = evaluate(eval_cfg(path, "eval.crops=12", f"data.root={root}", "eval.limit_batches=null",
+                               "eval.mirror=true"))
     assert record["num_images"] == 10 and record["members"][0]["views"] == 12
     assert (tmp_path / "run" / "eval" / "last-val-12.json").is_file()
 

@@ -240,7 +240,7 @@ def probe_checkpoints(tmp_path):
             (root / split / name).mkdir(parents=True)
             picture.save(root / split / name / "image.png")
     data = {"_target_": "inception_lab.data.ImageFolderDataModule", "root": str(root), "image_size": SIZE,
-            "batch_size": 3, "num_workers": 0, "channels": 3}
+            "batch_size": 3, "num_workers": 0, "channels": 3, "flip": True}  # trained with flips: views mirror
     paths = []
     for member, (weight, bias) in MEMBERS.items():
         path = tmp_path / f"run_{member}" / "checkpoints" / "last.ckpt"
