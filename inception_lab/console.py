@@ -21,6 +21,11 @@ def print_error(message: object, label: str = "error") -> None:
     error_console.print(f"[bold {colour}]{label}:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
 
+def first_line(err: BaseException) -> str:
+    """What an ``error:`` line says of an exception: its message's first line, or its type when it has none."""
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
 def fail(message: object, status: int = 2) -> NoReturn:
     """Bad input: ``print_error`` and exit with ``status`` (2, the convention for a usage error)."""
     print_error(message)

@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue
 
 from inception_lab.config_path import CONFIG_DIR
-from inception_lab.console import console, fail
+from inception_lab.console import console, fail, first_line
 
 
 def print_export(record: dict[str, Any]) -> None:
@@ -45,10 +45,6 @@ def _shape(spec: dict[str, Any]) -> str:
     return "[" + ", ".join(str(d) for d in spec["shape"]) + "]"
 
 
-def _fail(message: str, status: int = 2) -> None:
-    fail(message, status)
-
-
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
 def main(cfg: DictConfig) -> None:
     """The ``inception-lab-export`` console script."""
@@ -60,11 +56,11 @@ def main(cfg: DictConfig) -> None:
     try:
         record = export(cfg)
     except MissingMandatoryValue:
-        _fail("ckpt is required: inception-lab-export ckpt=<run dir or .ckpt>")
+        fail("ckpt is required: inception-lab-export ckpt=<run dir or .ckpt>")
     except CheckFailed as err:
-        _fail(str(err), status=1)
+        fail(str(err), status=1)
     except (ExportError, EvalError, DataError, InputTooSmallError, UnknownModelError) as err:
-        _fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
+        fail(first_line(err))
     print_export(record)
 
 

@@ -27,7 +27,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from inception_lab.config_path import CONFIG_DIR
-from inception_lab.console import console, error_console, fail
+from inception_lab.console import console, error_console, fail, first_line
 
 
 class PredictError(ValueError):
@@ -258,10 +258,6 @@ def print_predictions(record: dict[str, Any], rows: int = 20) -> None:
         + ", ".join(record["outputs"]), highlight=False, soft_wrap=True)
 
 
-def _fail(message: str) -> None:
-    fail(message)
-
-
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
 def main(cfg: DictConfig) -> None:
     """The ``inception-lab-predict`` console script."""
@@ -270,9 +266,9 @@ def main(cfg: DictConfig) -> None:
     try:
         record = run(cfg)
     except MissingMandatoryValue:
-        _fail("images is required: inception-lab-predict ckpt=<run dir> images=<folder | file | [a.jpg,b.jpg]>")
+        fail("images is required: inception-lab-predict ckpt=<run dir> images=<folder | file | [a.jpg,b.jpg]>")
     except (PredictError, EvalError) as err:
-        _fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
+        fail(first_line(err))
     print_predictions(record)
 
 

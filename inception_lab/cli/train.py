@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from inception_lab import distributed
 from inception_lab.config_path import CONFIG_DIR
-from inception_lab.console import console, fail, print_error, print_summary
+from inception_lab.console import console, fail, first_line, print_error, print_summary
 from inception_lab.results import (
     FILENAME,
     ResultsError,
@@ -389,7 +389,7 @@ def run_job(cfg: DictConfig) -> float | None:
         except InstantiationException as err:  # hydra wraps what a config's constructor raised: surface that
             raise (err.__cause__ or err) from None
     except user_errors() as err:
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        message = first_line(err)
         if not isinstance(err, RunDirInUse):  # that directory is another run's: leave it exactly as it is
             record_failure(cfg, message)
         if is_multirun():
