@@ -2,12 +2,9 @@
 
 The pieces, each usable on its own:
 
-- ``load_checkpoint(path)`` opens a Lightning ``.ckpt`` written by ``inception-lab`` with ``torch.load(...,
-  weights_only=True)`` and rebuilds the network from ``hyper_parameters["config"]["model_args"]`` (the exact
-  ``create_model`` kwargs). A missing, truncated or foreign file raises ``EvalError`` with one line. With Lightning's
-  ``EMAWeightAveraging`` the checkpoint's ``state_dict`` *is* the averaged (EMA) model and the raw weights sit in
-  ``current_model_state``: ``weights="auto"`` evaluates the EMA weights when they exist (the papers evaluate with
-  a running average of the parameters, docs/reference.md#ema), ``"raw"`` the raw ones, ``"ema"`` insists on EMA.
+- Members are loaded by :mod:`inception_lab.checkpoints` (a run's checkpoint, EMA or raw weights, or
+  ``model.pretrained`` weights with their conventions) and fed by :mod:`inception_lab.data.views` (the run's data
+  module rebuilt from its record; every image's views for a crop set).
 - ``CropSet`` describes one evaluation protocol (a file in ``conf/crops/``). ``central: true`` = the run's own
   validation transform (the papers' "single crop"); otherwise GoogLeNet §7 multi-crop: for each shorter-side
   scale, ``squares`` squares (1 = centre, 3 = left/centre/right or top/centre/bottom), in each square the 4 corner
@@ -15,8 +12,6 @@ The pieces, each usable on its own:
   (``full_square``), each also mirrored (``mirror``). Scales are given at ``reference_size`` (224, the GoogLeNet
   input) and multiplied by ``input_size / reference_size``: 144 crops at 224 = shorter sides 256, 288, 320, 352;
   at 299 = 342, 384, 427, 470 (the reference's recommendation; the papers do not state them).
-- ``multi_crop_tensor`` (tensor data: digits, CIFAR, synthetic) and ``MultiCropFileTransform`` (image files, via
-  ``inception_lab.data.transforms.multi_crop`` on Pillow images) produce the views in the same order.
 - ``predict`` runs one model over a split and returns per-image log-probabilities, the log of the **mean
   softmax over views**; ``evaluate`` averages members' softmax the same way (an ensemble, Rethinking Table 5 /
   BN paper §4.2.3: arithmetic mean of class probabilities over crops and models) and writes the record.
@@ -24,14 +19,13 @@ The pieces, each usable on its own:
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,142 +33,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from inception_lab.checkpoints import CheckpointError, checkpoint_file, load_checkpoint, load_pretrained, run_dir_of
+from inception_lab.console import first_line
+from inception_lab.data.views import SPLITS, ViewSource, build_datamodule, split_dataset, used_conventions
+
 EVAL_DIRNAME = "eval"
 EVAL_SCHEMA_VERSION = 1
-WEIGHT_CHOICES = ("auto", "ema", "raw")
-SPLITS = ("val", "train")
 
 
-class EvalError(ValueError):
-    """Bad evaluation input (checkpoint, crop set, data, output path); the message is one line saying what to do."""
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Checkpoints
-# ---------------------------------------------------------------------------------------------------------------
-@dataclass
-class LoadedCheckpoint:
-    """A network rebuilt from an inception-lab checkpoint, with what the evaluation record needs."""
-
-    path: Path
-    model: nn.Module
-    model_args: dict[str, Any]
-    config: dict[str, Any]
-    weights: str  # "ema" or "raw": what was loaded
-    has_ema: bool
-    epoch: int | None
-    global_step: int | None
-
-    @property
-    def run_dir(self) -> Path:
-        """The run directory: ``<run>/checkpoints/x.ckpt`` -> ``<run>``; a loose file -> its folder."""
-        parent = self.path.parent
-        return parent.parent if parent.name == "checkpoints" else parent
-
-    @property
-    def model_name(self) -> str:
-        return str(self.model_args.get("name"))
-
-    @property
-    def input_size(self) -> int:
-        size = (self.config.get("data") or {}).get("image_size")
-        return int(size) if size else int(self.model.defaults.input_size)
-
-
-def resolve_checkpoint_path(value: str | os.PathLike) -> Path:
-    """A ``.ckpt`` file, or a run directory (its ``checkpoints/last.ckpt``)."""
-    path = Path(os.path.expanduser(str(value)))
-    if path.is_dir():
-        candidate = path / "checkpoints" / "last.ckpt"
-        if not candidate.is_file():
-            raise EvalError(f"ckpt={value}: a directory without checkpoints/last.ckpt; pass a .ckpt file or a run "
-                            "directory")
-        return candidate
-    if not path.is_file():
-        raise EvalError(f"ckpt={value}: no such checkpoint file")
-    return path
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
-
-
-def read_checkpoint(path: Path, unsafe_load: bool = False) -> dict[str, Any]:
-    """``torch.load`` with ``weights_only=True`` (memory-mapped); EvalError for a truncated, foreign or unsafe file."""
-    import pickle
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=not unsafe_load, mmap=True)
-    except pickle.UnpicklingError as err:
-        if "weights_only" in str(err) or "Unsupported global" in str(err):
-            raise EvalError(
-                f"ckpt={path}: holds objects that safe loading (weights_only) refuses ({_first_line(err)}); "
-                "if you trust this file, pass eval.unsafe_load=true"
-            ) from None
-        raise EvalError(f"ckpt={path}: not a readable PyTorch checkpoint ({_first_line(err)})") from None
-    except Exception as err:  # truncated zip, a text file, a foreign pickle, an old non-zip file with mmap
-        raise EvalError(f"ckpt={path}: not a readable PyTorch checkpoint ({_first_line(err)})") from None
-
-
-def _strip_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """LightningModule keys ``model.<...>`` -> network keys (metric states and anything else the module holds are
-    dropped; ``compile=true`` compiles in place, so its keys are the same)."""
-    return {key[len("model."):]: value for key, value in state.items() if key.startswith("model.")}
-
-
-def load_checkpoint(path: str | os.PathLike, weights: str = "auto", unsafe_load: bool = False) -> LoadedCheckpoint:
-    """Open an inception-lab checkpoint and rebuild its network (eval mode, CPU)."""
-    from inception_lab.models import create_model
-
-    if weights not in WEIGHT_CHOICES:
-        raise EvalError(f"eval.weights must be one of {', '.join(WEIGHT_CHOICES)}, got {weights!r}")
-    path = resolve_checkpoint_path(path)
-    checkpoint = read_checkpoint(path, unsafe_load)
-    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
-        raise EvalError(f"ckpt={path}: not a Lightning checkpoint (no state_dict)")
-    hparams = checkpoint.get("hyper_parameters")
-    config = hparams.get("config") if isinstance(hparams, dict) else None
-    model_args = config.get("model_args") if isinstance(config, dict) else None
-    if not isinstance(model_args, dict) or "name" not in model_args:
-        raise EvalError(
-            f"ckpt={path}: not an inception-lab checkpoint (no hyper_parameters.config.model_args to rebuild the "
-            "network from)"
-        )
-    has_ema = isinstance(checkpoint.get("current_model_state"), dict) and "averaging_state" in checkpoint
-    if weights == "ema" and not has_ema:
-        raise EvalError(f"ckpt={path}: has no EMA weights (trained without EMAWeightAveraging); use eval.weights=auto")
-    use_raw = weights == "raw" and has_ema
-    state = _strip_prefix(checkpoint["current_model_state"] if use_raw else checkpoint["state_dict"])
-    try:
-        with torch.device("meta"):  # no random init of weights that are replaced right away
-            model = create_model(**model_args)
-    except Exception as err:
-        name = model_args.get("name")
-        raise EvalError(f"ckpt={path}: cannot rebuild {name!r} from its model_args ({_first_line(err)})") from None
-    try:
-        model.load_state_dict(state, strict=True, assign=True)
-    except RuntimeError as err:
-        detail = " ".join(str(err).split())[:300]
-        raise EvalError(f"ckpt={path}: its weights do not fit the network its model_args describe ({detail})") from None
-    if any(t.is_meta for t in (*model.parameters(), *model.buffers())):  # state the checkpoint does not hold
-        model = create_model(**model_args)
-        model.load_state_dict(state, strict=True)
-    if isinstance(config.get("pretrained"), dict):  # started from pretrained weights: keep their conventions
-        from inception_lab.models.pretrained import apply_conventions
-
-        apply_conventions(model, config["pretrained"])
-    model.eval()
-    return LoadedCheckpoint(
-        path=path.resolve(),
-        model=model,
-        model_args=dict(model_args),
-        config=config,
-        weights="ema" if has_ema and not use_raw else "raw",
-        has_ema=has_ema,
-        epoch=checkpoint.get("epoch"),
-        global_step=checkpoint.get("global_step"),
-    )
+class EvalError(CheckpointError):
+    """Bad evaluation input (crop set, classes, data, output path); the message is one line saying what to do.
+    A subclass of ``CheckpointError``, so one ``except EvalError`` also catches a bad checkpoint."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -182,56 +51,6 @@ def load_checkpoint(path: str | os.PathLike, weights: str = "auto", unsafe_load:
 # ---------------------------------------------------------------------------------------------------------------
 #: data keys that are the weights' conventions: a pretrained member takes them from its weights unless set
 CONVENTION_KEYS = ("image_size", "eval_crop_fraction", "interpolation", "channels")
-
-
-@dataclass
-class LoadedPretrained:
-    """A network built by ``create_model(name, pretrained=source)``; ``model.pretrained_cfg`` holds its conventions."""
-
-    source: str
-    model: nn.Module
-    model_args: dict[str, Any]
-
-    @property
-    def model_name(self) -> str:
-        return str(self.model_args.get("name"))
-
-    @property
-    def cfg(self) -> Any:
-        return self.model.pretrained_cfg
-
-
-def pretrained_model_name(source: str, name: str | None = None) -> str:
-    """``name``, or the network the weights' tensor names (or a lab checkpoint's config) say they are."""
-    if name:
-        return str(name)
-    from inception_lab.models.pretrained import PretrainedError, detect_layout, resolve
-
-    try:
-        weights = resolve(source)
-    except PretrainedError as err:
-        raise EvalError(str(err)) from None
-    network = detect_layout(weights.state)
-    if network is not None:
-        return network.model
-    if weights.model_args and weights.model_args.get("name"):
-        return str(weights.model_args["name"])
-    raise EvalError(f"model.pretrained={source}: its tensors do not say which network they are; add model.name=<v1|"
-                    "bn_inception|v2|v3|v4|inception_resnet_v1|inception_resnet_v2>")
-
-
-def load_pretrained(source: str, name: str | None = None, num_classes: int | None = None) -> LoadedPretrained:
-    """Build the network ``source`` holds (eval mode, CPU) with the weights' own switches and conventions."""
-    from inception_lab.models import create_model
-    from inception_lab.models.pretrained import PretrainedError
-
-    model_name = pretrained_model_name(source, name)
-    try:
-        model = create_model(model_name, pretrained=source, num_classes=num_classes)
-    except PretrainedError as err:
-        raise EvalError(str(err)) from None
-    model.eval()
-    return LoadedPretrained(str(source), model, dict(model.pretrained_cfg.model_args))
 
 
 def pretrained_list(value: Any) -> list[str]:
@@ -391,154 +210,6 @@ def crop_set_from_cfg(crops: Any, crop_sets: Any) -> CropSet:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Views
-# ---------------------------------------------------------------------------------------------------------------
-def _resize(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    if tuple(x.shape[-2:]) == (height, width):
-        return x
-    return F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
-
-
-def multi_crop_tensor(
-    images: torch.Tensor,
-    crop_size: int,
-    shorter_sides: Sequence[int],
-    squares: int = 3,
-    corners: bool = True,
-    full_square: bool = True,
-    mirror: bool = True,
-) -> torch.Tensor:
-    """GoogLeNet §7 multi-crop of a float batch (N, C, H, W) -> (N, K, C, crop, crop), on the batch's device.
-
-    The tensor twin of ``inception_lab.data.transforms.multi_crop`` (same geometry from ``square_boxes`` /
-    ``five_crop_boxes``, same view order: scale, square, [4 corners + centre, full square], each followed by its
-    mirror). Resizes are bilinear with antialiasing; crop boxes are rounded to whole pixels, so a crop of the input
-    size is an exact slice of the rescaled image.
-    """
-    from inception_lab.data.transforms import five_crop_boxes, square_boxes
-
-    n, c, height, width = images.shape
-    views: list[torch.Tensor] = []
-    for side in shorter_sides:
-        scale = float(side) / float(min(height, width))
-        new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
-        scaled = _resize(images, new_h, new_w)
-        for square in square_boxes(new_w, new_h, count=squares):
-            boxes = five_crop_boxes(square, float(crop_size)) if corners else []
-            if full_square:
-                boxes.append(square)
-            for left, top, w, h in boxes:
-                x0, y0, bw, bh = int(round(left)), int(round(top)), int(round(w)), int(round(h))
-                x0, y0 = min(max(0, x0), new_w - bw), min(max(0, y0), new_h - bh)
-                view = _resize(scaled[:, :, y0:y0 + bh, x0:x0 + bw], crop_size, crop_size)
-                views.append(view)
-                if mirror:
-                    views.append(view.flip(-1))
-    if not views:
-        raise EvalError("multi-crop produced no views (no scales, or corners and full_square both off)")
-    return torch.stack(views, 1)
-
-
-class MultiCropFileTransform:
-    """Image file -> uint8 (K, C, size, size) multi-crop views with Pillow (``transforms.multi_crop``); picklable for
-    DataLoader workers. Decodes the whole image (no reduced-scale JPEG draft: the views need every scale)."""
-
-    def __init__(self, base: Any, crop_set: CropSet, input_size: int) -> None:
-        self.mode = getattr(base, "mode", "RGB")
-        self.exif_transpose = getattr(base, "exif_transpose", True)
-        self.interpolation = getattr(base, "interpolation", "bilinear")
-        self.crop_set = crop_set
-        self.input_size = int(input_size)
-
-    def __call__(self, path: str | os.PathLike) -> torch.Tensor:
-        from inception_lab.data.transforms import load_image, multi_crop
-
-        image, _ = load_image(path, self.mode, None, None, self.exif_transpose, draft=False)
-        cs = self.crop_set
-        return multi_crop(image, self.input_size, cs.shorter_sides(self.input_size), squares=cs.squares,
-                          corners=cs.corners, full_square=cs.full_square, mirror=cs.mirror,
-                          interpolation=self.interpolation)
-
-
-class _MirroredFileTransform:
-    """Central crop + its mirror for file data (a ``central: true, mirror: true`` crop set)."""
-
-    def __init__(self, base: Any) -> None:
-        self.base = base
-
-    def __call__(self, path: str | os.PathLike) -> torch.Tensor:
-        view = self.base(path)
-        return torch.stack((view, view.flip(-1)))
-
-
-def _is_file_dataset(dataset: Any) -> bool:
-    """Image-file datasets (``ImageFileDataset``) decode per item through a swappable ``transform``."""
-    return hasattr(dataset, "transform") and hasattr(dataset, "index")
-
-
-@dataclass
-class ViewSource:
-    """Batches of ``(views (N, K, C, S, S) float in [0, 1] on device, labels (N,))`` for one data split."""
-
-    datamodule: Any
-    dataset: Any
-    crop_set: CropSet
-    input_size: int
-    batch_size: int
-    num_workers: int
-    device: torch.device
-    limit_batches: int | None = None
-    file_based: bool = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.file_based = _is_file_dataset(self.dataset)
-        if self.file_based:
-            dataset = copy.copy(self.dataset)
-            eval_transform = self.datamodule.eval_transform
-            if self.crop_set.central:
-                dataset.transform = _MirroredFileTransform(eval_transform) if self.crop_set.mirror else eval_transform
-            else:
-                dataset.transform = MultiCropFileTransform(eval_transform, self.crop_set, self.input_size)
-            self.dataset = dataset
-
-    def __len__(self) -> int:
-        batches = math.ceil(len(self.dataset) / self.batch_size)
-        return min(batches, self.limit_batches) if self.limit_batches else batches
-
-    @property
-    def num_images(self) -> int:
-        total = len(self.dataset)
-        return min(total, self.limit_batches * self.batch_size) if self.limit_batches else total
-
-    def views(self, images: torch.Tensor) -> torch.Tensor:
-        """A loader batch (uint8) -> views (N, K, C, S, S), float [0, 1] (not yet normalised)."""
-        x = images.to(self.device, non_blocking=True).float().div_(255.0)
-        if self.file_based:  # decoded and cropped in the workers
-            return x if x.dim() == 5 else x.unsqueeze(1)
-        if self.crop_set.central:
-            view = self.datamodule.eval_device_transform(x)
-            return torch.stack((view, view.flip(-1)), 1) if self.crop_set.mirror else view.unsqueeze(1)
-        cs = self.crop_set
-        return multi_crop_tensor(x, self.input_size, cs.shorter_sides(self.input_size), cs.squares, cs.corners,
-                                 cs.full_square, cs.mirror)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        from torch.utils.data import DataLoader
-
-        loader = DataLoader(
-            self.dataset,
-            batch_size=self.batch_size,
-            shuffle=False,
-            num_workers=self.num_workers,
-            pin_memory=self.device.type == "cuda",
-        )
-        for index, (images, labels) in enumerate(loader):
-            if self.limit_batches and index >= self.limit_batches:
-                break
-            yield self.views(images), labels.long()
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # Prediction
 # ---------------------------------------------------------------------------------------------------------------
 def view_log_probs(
@@ -623,27 +294,6 @@ def metrics_from_log_probs(log_probs: torch.Tensor, labels: torch.Tensor) -> dic
 # ---------------------------------------------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------------------------------------------
-def build_datamodule(data_config: dict[str, Any], overrides: dict[str, Any] | None = None) -> Any:
-    """Instantiate the run's data module from its recorded ``data`` config, with ``overrides`` (non-null) on top."""
-    import hydra
-    from hydra.errors import InstantiationException
-
-    from inception_lab.data import DataError
-
-    config = dict(data_config or {})
-    config.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    if "_target_" not in config:
-        raise EvalError("the checkpoint's config has no data._target_ to rebuild its data module from")
-    try:
-        datamodule = hydra.utils.instantiate(config)
-    except InstantiationException as err:
-        cause = err.__cause__ or err
-        raise EvalError(f"data: {_first_line(cause)}") from None
-    except (DataError, ValueError, TypeError) as err:
-        raise EvalError(f"data: {_first_line(err)}") from None
-    return datamodule
-
-
 def member_data_config(recorded: dict[str, Any] | None, chosen: dict[str, Any],
                        conventions: dict[str, Any]) -> dict[str, Any]:
     """The data config one member evaluates with. ``chosen`` = the non-null ``data.*`` of the command line (with
@@ -658,42 +308,6 @@ def member_data_config(recorded: dict[str, Any] | None, chosen: dict[str, Any],
     return {**{k: v for k, v in conventions.items() if v is not None}, **chosen}
 
 
-def used_conventions(datamodule: Any) -> dict[str, Any]:
-    """What a member's inputs went through: normalisation, input size, and for image files crop and resampling."""
-    transform = getattr(datamodule, "eval_transform", None)
-    return {"mean": list(datamodule.mean), "std": list(datamodule.std), "input_size": int(datamodule.image_size),
-            "crop_fraction": getattr(transform, "fraction", None), "interpolation": getattr(transform, "interpolation", None)}
-
-
-def describe_conventions(conventions: dict[str, Any]) -> str:
-    """One line: ``mean 0.5/0.5/0.5, std 0.5/0.5/0.5, 299 px, crop 0.875, bicubic``."""
-    parts = [f"mean {'/'.join(f'{m:g}' for m in conventions['mean'])}",
-             f"std {'/'.join(f'{v:g}' for v in conventions['std'])}", f"{conventions['input_size']} px"]
-    if conventions.get("crop_fraction") is not None:
-        parts.append(f"crop {conventions['crop_fraction']:g}")
-    if conventions.get("interpolation"):
-        parts.append(str(conventions["interpolation"]))
-    return ", ".join(parts)
-
-
-def split_dataset(datamodule: Any, split: str) -> Any:
-    from inception_lab.data import DataError
-
-    if split not in SPLITS:
-        raise EvalError(f"eval.split must be one of {', '.join(SPLITS)}, got {split!r}")
-    try:
-        datamodule.setup("validate")
-    except DataError as err:
-        raise EvalError(f"data: {_first_line(err)}") from None
-    dataset = datamodule.val_set if split == "val" else datamodule.train_set
-    if dataset is None:
-        raise EvalError(f"the data module has no {split} split")
-    if split == "train" and _is_file_dataset(dataset):
-        dataset = copy.copy(dataset)
-        dataset.transform = datamodule.eval_transform  # evaluate training images with the eval crop, not augmented
-    return dataset
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # The evaluation job
 # ---------------------------------------------------------------------------------------------------------------
@@ -703,7 +317,7 @@ def resolve_device(value: str) -> torch.device:
     try:
         device = torch.device(value)
     except RuntimeError as err:
-        raise EvalError(f"eval.device={value}: {_first_line(err)}") from None
+        raise EvalError(f"eval.device={value}: {first_line(err)}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise EvalError(f"eval.device={value}: CUDA is not available on this machine; use eval.device=cpu")
     return device
@@ -800,11 +414,8 @@ def evaluate(cfg: Any, progress_factory: Any = None) -> dict[str, Any]:
     autocast_dtype = resolve_autocast(ev.precision, device)
     sources = pretrained_list(OmegaConf.select(cfg, "model.pretrained"))
     ckpt_values = checkpoint_list(cfg.ckpt) if cfg.get("ckpt") not in (None, "", "???") or not sources else []
-    paths = [resolve_checkpoint_path(v).resolve() for v in ckpt_values]
-    if paths:
-        first_run = paths[0].parent.parent if paths[0].parent.name == "checkpoints" else paths[0].parent
-    else:
-        first_run = Path.cwd()  # weights alone have no run directory
+    paths = [checkpoint_file(v).resolve() for v in ckpt_values]
+    first_run = run_dir_of(paths[0]) if paths else Path.cwd()  # weights alone have no run directory
     output = Path(os.path.expanduser(str(ev.output))) if ev.output else default_output_path(
         [*paths, *sources], split, crop_set.name, first_run)
     if output.name == "results.json":

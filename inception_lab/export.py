@@ -2,7 +2,7 @@
 
 ``export(cfg)`` (the ``inception-lab-export`` job):
 
-1. loads the checkpoint with ``inception_lab.evaluate.load_checkpoint`` (weights_only, EMA or raw weights);
+1. loads the checkpoint with ``inception_lab.checkpoints.load_checkpoint`` (weights_only, EMA or raw weights);
 2. takes a real batch: the first validation images of the run's own data, through the run's validation
    transform and the family's normalisation (what the network saw when it was evaluated);
 3. exports with a dynamic batch dimension (``torch.onnx.export(..., dynamo=True)``: torch.export, then ONNX);
@@ -54,7 +54,8 @@ def real_batch(data_config: dict[str, Any], defaults: Any, data_overrides: dict[
     """The first ``batch_size`` validation images of a run's data (its recorded ``data`` config), through its
     validation transform and normalised with the family's ``defaults``: what the network saw in evaluation."""
     from inception_lab.data.transforms import normalize_batch
-    from inception_lab.evaluate import CropSet, ViewSource, build_datamodule, split_dataset
+    from inception_lab.data.views import ViewSource, build_datamodule, split_dataset
+    from inception_lab.evaluate import CropSet
 
     datamodule = build_datamodule(data_config, data_overrides)
     datamodule.apply_model_defaults(defaults)
@@ -137,7 +138,7 @@ def export(cfg: Any) -> dict[str, Any]:
     """The ``inception-lab-export`` job (``cfg``: the composed ``conf/export.yaml``). Returns the conventions record."""
     from omegaconf import OmegaConf
 
-    from inception_lab.evaluate import load_checkpoint
+    from inception_lab.checkpoints import load_checkpoint
     from inception_lab.results import environment, write_json_atomic
 
     started = time.time()

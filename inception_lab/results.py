@@ -116,6 +116,87 @@ def environment() -> dict[str, Any]:
     return {"versions": versions, "hardware": hardware}
 
 
+def run_name(overrides: list[str]) -> str:
+    """A readable name from the overrides that made a run (the W&B run name and the report's row label)."""
+    return ",".join(o for o in overrides if not o.startswith(("paths.", "hydra.", "logger."))) or "default"
+
+
+def new_record(cfg: Any, overrides: list[str], reason: str | None = None, resolve: bool = True) -> dict[str, Any]:
+    """A run's record before it has a result: what ran (overrides, config, model name), where, on what; status
+    ``failed`` until the fit fills in the rest (:func:`fit_record`)."""
+    from omegaconf import OmegaConf
+
+    return {
+        "status": "failed",
+        "reason": reason,
+        "run_name": run_name(overrides),
+        "overrides": overrides,
+        "experiment": OmegaConf.select(cfg, "experiment_name"),
+        "output_dir": str(Path(cfg.paths.output_dir)),
+        "model": {"name": OmegaConf.select(cfg, "model.name")},
+        "metrics": {"final": None, "best": None},
+        "config": OmegaConf.to_container(cfg, resolve=resolve),
+        **environment(),
+    }
+
+
+def divergence_reason(step: int, loss: float | None, bound: float) -> str:
+    """Why a run was stopped as diverged, for results.json and the report."""
+    if loss is None:
+        return f"training loss diverged at step {step} (on another rank)"
+    if not math.isfinite(loss):
+        return f"training loss {loss} at step {step}"
+    return f"training loss {loss:.4g} at step {step} exceeded divergence.loss_bound={bound:g}"
+
+
+def fit_record(trainer: Any, module: Any, datamodule: Any, loss_bound: float) -> dict[str, Any]:
+    """What a finished ``trainer.fit`` adds to the record: status (completed / diverged), the validation history
+    and its final / best metrics, training losses, steps, images/s, the data seen, warnings, the checkpoint."""
+    diverged = module.diverged_at_step is not None
+    out: dict[str, Any] = {"status": "diverged" if diverged else "completed", "diverged_at_step": module.diverged_at_step}
+    if diverged:
+        out["diverged_loss"] = module.diverged_loss
+        out["reason"] = divergence_reason(module.diverged_at_step, module.diverged_loss, loss_bound)
+    out["metrics"] = summarize_history(module.history)
+    out["history"] = module.history
+    train_losses = [row["train_loss"] for row in module.history if row.get("train_loss") is not None]
+    out["train_loss"] = {
+        "first_step": module.first_train_loss,
+        "last_epoch": train_losses[-1] if train_losses else None,
+        "min_epoch": min(train_losses) if train_losses else None,
+    }
+    out["epochs"] = len(module.history)
+    out["steps"] = int(trainer.global_step)
+    out["images_per_second"] = _train_images_per_second(trainer)
+    out["data"] = datamodule.data_summary()
+    final = out["metrics"].get("final") or {}
+    warning = chance_warning(final.get("top1"), datamodule.num_classes, _val_images_seen(trainer, out["data"]))
+    out["warnings"] = [warning] if warning else []
+    checkpoint = getattr(trainer.checkpoint_callback, "last_model_path", None) if trainer.checkpoint_callback else None
+    out["checkpoint"] = checkpoint or None
+    return out
+
+
+def _val_images_seen(trainer: Any, data: dict[str, Any]) -> int | None:
+    """How many validation images one evaluation saw (``trainer.limit_val_batches`` may cut the split)."""
+    total = data.get("val_images")
+    if not total:
+        return None
+    batches = trainer.num_val_batches[0] if trainer.num_val_batches else None
+    batch = getattr(trainer.datamodule, "batch_size", None)
+    return min(total, int(batches) * batch) if batches and batch and not math.isinf(batches) else total
+
+
+def _train_images_per_second(trainer: Any) -> float | None:
+    """Training images/s over the last ThroughputMonitor window (all ranks); None for runs shorter than a window."""
+    logged = trainer.logged_metrics
+    if "train/samples_per_sec" in logged:  # reported when world_size > 1
+        return float(logged["train/samples_per_sec"])
+    if "train/device/samples_per_sec" in logged:
+        return float(logged["train/device/samples_per_sec"]) * trainer.world_size
+    return None
+
+
 def write_results(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
     """Validate ``record`` and write ``<run_dir>/results.json`` atomically."""
     record = {"schema_version": SCHEMA_VERSION, **record}

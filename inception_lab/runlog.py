@@ -108,3 +108,17 @@ def cost_notes(model: str, image_size: int, batch: int, flops_per_image: float, 
         notes.append("compile=true: torch.compile builds the network's kernels before the first step; on a CPU that "
                      "takes minutes (about 6 min for v3 x0.25 on 2 cores) and is silent meanwhile")
     return notes
+
+
+def print_cost_notes(trainer: Any, cfg: Any, datamodule: Any, flops_per_image: float) -> None:
+    """Print :func:`cost_notes` for this run (rank zero) before the first step."""
+    from lightning.pytorch.accelerators import CPUAccelerator
+
+    from inception_lab.console import console
+
+    if not trainer.is_global_zero:
+        return
+    on_cpu = isinstance(trainer.accelerator, CPUAccelerator)
+    for note in cost_notes(cfg.model.name, datamodule.image_size, datamodule.batch_size, flops_per_image,
+                           on_cpu=on_cpu, compile=bool(cfg.compile)):
+        console.print(f"[bold]note:[/] {note}", highlight=False, soft_wrap=True)

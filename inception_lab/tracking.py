@@ -17,13 +17,9 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
+from inception_lab.checkpoints import run_dir_of
+
 WANDB_RUN_FILENAME = "wandb.json"
-
-
-def checkpoint_run_dir(ckpt_path: str) -> Path:
-    """``<run>/checkpoints/last.ckpt`` -> ``<run>`` (a loose checkpoint file -> its folder)."""
-    parent = Path(ckpt_path).parent
-    return parent.parent if parent.name == "checkpoints" else parent
 
 
 def read_wandb_run(run_dir: Path) -> dict[str, Any] | None:
@@ -57,7 +53,7 @@ def prepare_wandb(cfg: DictConfig, ckpt_path: str | None) -> None:
     node = (cfg.get("logger") or {}).get("wandb")
     if not isinstance(node, DictConfig):
         return
-    previous = read_wandb_run(checkpoint_run_dir(ckpt_path)) if ckpt_path else None
+    previous = read_wandb_run(run_dir_of(Path(ckpt_path))) if ckpt_path else None
     with open_dict(node):
         if previous is not None and node.get("id") is None:  # an explicit logger.wandb.id wins
             node.id = previous["id"]
@@ -80,3 +76,21 @@ def save_wandb_run(loggers: list[Any], run_dir: Path) -> None:
                 "id": run.id, "project": run.project, "entity": getattr(run, "entity", None),
                 "group": run.group or None, "name": run.name, "url": getattr(run, "url", None),
             })
+
+
+def finish_wandb(loggers: list[Any]) -> None:
+    """One W&B run per sweep job: close it even when the job failed (docs/reference.md#wandb-one-run-per-job)."""
+    if any(type(logger).__name__ == "WandbLogger" for logger in loggers):
+        import wandb
+
+        wandb.finish()
+
+
+def wandb_info(loggers: list[Any]) -> dict[str, Any] | None:
+    """The W&B run of a job for its results.json (path, URL, id), or None without a W&B logger."""
+    for logger in loggers:
+        if type(logger).__name__ == "WandbLogger":
+            experiment = logger.experiment
+            return {"run_path": getattr(experiment, "path", None), "url": getattr(experiment, "url", None),
+                    "id": getattr(experiment, "id", None)}
+    return None

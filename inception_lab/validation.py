@@ -26,13 +26,8 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from inception_lab.checkpoints import CHECKPOINT_DIR, CheckpointError
 from inception_lab.results import FILENAME as RESULTS_FILE
-
-CHECKPOINT_DIR = "checkpoints"
-
-# A resume may train longer, checkpoint more often or overwrite; any other override is a different run.
-RESUME_MAY_CHANGE = ("ckpt_path=", "trainer.max_epochs=", "trainer.max_steps=", "checkpoint_every_n_steps=",
-                     "overwrite=")
 
 # The values the data modules accept (inception_lab/data; tests/test_bad_input.py checks that they agree). Listed
 # here because importing the data package imports Lightning, seconds that a bad value should not cost.
@@ -64,7 +59,7 @@ def user_errors(*extra: type[BaseException]) -> tuple[type[BaseException], ...]:
 
     from inception_lab.models import InputTooSmallError, PretrainedError, UnknownModelError
 
-    types = [RunError, InputTooSmallError, UnknownModelError, PretrainedError, *extra]
+    types = [RunError, CheckpointError, InputTooSmallError, UnknownModelError, PretrainedError, *extra]
     for module, name in (("inception_lab.data.base", "DataError"), ("inception_lab.finetune", "FinetuneError")):
         if module in sys.modules:
             types.append(getattr(sys.modules[module], name))
@@ -383,49 +378,6 @@ def check_config(cfg: Any) -> None:
     """Every group's values; the first bad one raises ``RunError``."""
     for check in GROUP_CHECKS:
         check(cfg)
-
-
-# ---------------------------------------------------------------------------------------------- checkpoint resume
-def resolve_checkpoint(cfg: Any, overrides: Sequence[str], run_dir: Path | None = None) -> str | None:
-    """``ckpt_path``: a checkpoint file, a run directory (its checkpoints/last.ckpt), or ``last`` = the newest run
-    under ``paths.log_dir`` started with the same ``overrides`` (the number of epochs / steps may differ); unset, a
-    requeued submitit job resumes from its own last.ckpt in ``run_dir``. The file is opened (memory-mapped, weights
-    only) so a truncated or foreign file fails here with one line instead of deep inside Lightning."""
-    from inception_lab import distributed
-
-    value = _get(cfg, "ckpt_path")
-    if value in (None, "", _ABSENT):
-        value = distributed.requeued_checkpoint(run_dir) if run_dir is not None else None
-        if value is None:
-            return None
-    import torch
-    import yaml
-
-    if value == "last":
-        wanted = sorted(o for o in overrides if not o.startswith(RESUME_MAY_CHANGE))
-        log_dir = _get(cfg, "paths.log_dir")
-        runs = sorted(Path(log_dir).glob("**/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
-        for candidate in reversed(runs):
-            saved = candidate.parent.parent / ".hydra" / "overrides.yaml"
-            if saved.is_file() and sorted(o for o in yaml.safe_load(saved.read_text()) or []
-                                          if not o.startswith(RESUME_MAY_CHANGE)) == wanted:
-                value = str(candidate)
-                break
-        else:
-            raise RunError(f"ckpt_path=last: no run under {log_dir}/ with these overrides has a "
-                           "checkpoints/last.ckpt; pass the checkpoint file or run directory instead")
-    path = Path(str(value))
-    if path.is_dir():
-        path = path / CHECKPOINT_DIR / "last.ckpt"
-    if not path.is_file():
-        raise RunError(f"ckpt_path={value}: no such checkpoint file (a .ckpt, a run directory, or last)")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as err:  # truncated zip, foreign pickle, not a torch file at all
-        raise RunError(f"ckpt_path={path}: not a readable checkpoint ({str(err).splitlines()[0]})") from None
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "loops" not in checkpoint:
-        raise RunError(f"ckpt_path={path}: not an inception-lab training checkpoint (no state_dict/loops)")
-    return str(path.resolve())
 
 
 # ------------------------------------------------------------------------------------------------ run directories

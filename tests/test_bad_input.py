@@ -73,7 +73,7 @@ TRAIN_CASES = {
     # checkpoint, run directory, top-level keys
     "checkpoint_every_n_steps": (["checkpoint_every_n_steps=-5"], "checkpoint_every_n_steps=-5: must be an integer >= 0"),
     "missing ckpt": (["ckpt_path=no/such.ckpt"], "ckpt_path=no/such.ckpt: no such checkpoint file"),
-    "not a ckpt": (["ckpt_path={root}/notes.ckpt"], "/notes.ckpt: not a readable checkpoint"),
+    "not a ckpt": (["ckpt_path={root}/notes.ckpt"], "/notes.ckpt: not a readable PyTorch checkpoint"),
     "loss_bound": (["divergence.loss_bound=0"], "divergence.loss_bound=0: must be a number > 0 (or null)"),
     "run dir holds a run": ([], "already holds a run (results.json and checkpoints/): resume it with ckpt_path="),
 }

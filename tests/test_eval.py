@@ -12,15 +12,16 @@ import torch
 from PIL import Image
 
 from conftest import compose_cfg, run_cli
+from inception_lab.checkpoints import CheckpointError, load_checkpoint
+from inception_lab.data import DataError
+from inception_lab.data.transforms import multi_crop_batch
+from inception_lab.data.views import MultiCropFileTransform
 from inception_lab.evaluate import (
     CropSet,
     EvalError,
-    MultiCropFileTransform,
     crop_set_from_cfg,
     evaluate,
-    load_checkpoint,
     mean_softmax_log,
-    multi_crop_tensor,
     view_log_probs,
 )
 
@@ -88,7 +89,7 @@ def test_multi_crop_counts_shapes_and_mirrors():
     cfg = compose_cfg("eval", ["ckpt=x"])
     for name, count in (("10", 10), ("12", 12), ("144", 144)):
         cs = crop_set_from_cfg(name, cfg.crop_sets)
-        views = multi_crop_tensor(image, 75, cs.shorter_sides(75), cs.squares, cs.corners, cs.full_square, cs.mirror)
+        views = multi_crop_batch(image, 75, cs.shorter_sides(75), cs.squares, cs.corners, cs.full_square, cs.mirror)
         assert views.shape == (2, count, 3, 75, 75)
         assert torch.equal(views[:, 1::2], views[:, 0::2].flip(-1))  # every view is followed by its mirror image
     # 12 crops at one scale: corner crop 0 is the top-left input-size crop of the centre square, an exact slice
@@ -96,7 +97,7 @@ def test_multi_crop_counts_shapes_and_mirrors():
     scaled = torch.nn.functional.interpolate(image, size=(side, round(100 * side / 80)), mode="bilinear",
                                              align_corners=False, antialias=True)
     left = round((scaled.shape[-1] - side) / 2)
-    views = multi_crop_tensor(image, 75, [side], squares=1, corners=True, full_square=True, mirror=True)
+    views = multi_crop_batch(image, 75, [side], squares=1, corners=True, full_square=True, mirror=True)
     assert torch.allclose(views[:, 0], scaled[:, :, :75, left:left + 75])
 
 
@@ -111,7 +112,7 @@ def test_constant_image_gives_identical_views_for_files_and_tensors(tmp_path):
     file_views = MultiCropFileTransform(Base(), cs, 75)(path)
     assert file_views.shape == (144, 3, 75, 75) and file_views.dtype == torch.uint8
     assert bool((file_views == 77).all())
-    tensor_views = multi_crop_tensor(torch.full((1, 3, 90, 120), 77 / 255), 75, cs.shorter_sides(75), 3)
+    tensor_views = multi_crop_batch(torch.full((1, 3, 90, 120), 77 / 255), 75, cs.shorter_sides(75), 3)
     assert tensor_views.shape == (1, 144, 3, 75, 75)
     assert torch.allclose(tensor_views, torch.full_like(tensor_views, 77 / 255), atol=1e-6)
 
@@ -158,7 +159,7 @@ def test_single_crop_reproduces_the_runs_validation(tiny_run, tmp_path):
 def test_constant_image_predictions_equal_across_crops(tiny_run):
     loaded = load_checkpoint(tiny_run)
     cs = CropSet.from_config({"scales": [256, 288, 320, 352], "squares": 3, "mirror": True}, "144")
-    views = multi_crop_tensor(torch.full((2, 1, 75, 75), 0.3), 75, cs.shorter_sides(75), 3)
+    views = multi_crop_batch(torch.full((2, 1, 75, 75), 0.3), 75, cs.shorter_sides(75), 3)
     per_view = view_log_probs(loaded.model, views, loaded.model.defaults.mean, loaded.model.defaults.std, chunk=64)
     assert per_view.shape == (2, 144, 10)
     # equal up to float32 round-off: oneDNN may pick another conv algorithm per batch shape, and a barely
@@ -198,7 +199,7 @@ def test_ema_weights_are_used_when_the_checkpoint_has_them(tiny_run, tmp_path):
     key = next(k for k in raw if k.endswith("fc.weight"))
     assert torch.equal(ema.model.state_dict()[key[len("model."):]], checkpoint["state_dict"][key])
     assert torch.equal(load_checkpoint(path, weights="raw").model.state_dict()[key[len("model."):]], raw[key])
-    with pytest.raises(EvalError, match="no EMA weights"):
+    with pytest.raises(CheckpointError, match="no EMA weights"):
         load_checkpoint(tiny_run, weights="ema")
 
 
@@ -215,7 +216,7 @@ def test_image_files_go_through_pillow_multi_crop(tiny_run, tmp_path):
     path = tmp_path / "run" / "checkpoints" / "last.ckpt"
     path.parent.mkdir(parents=True)
     torch.save(checkpoint, path)
-    with pytest.raises(EvalError, match="data"):  # the recorded root does not exist here
+    with pytest.raises(DataError, match="data"):  # the recorded root does not exist here
         evaluate(eval_cfg(path, "eval.crops=12"))
     record = evaluate(eval_cfg(path, "eval.crops=12", f"data.root={root}", "eval.limit_batches=null",
                                "eval.mirror=true"))
@@ -237,9 +238,9 @@ def test_bad_checkpoints_are_one_clear_error(tiny_run, tmp_path):
         "missing.ckpt": "no such checkpoint file",
     }
     for name, message in cases.items():
-        with pytest.raises(EvalError, match=message):
+        with pytest.raises(CheckpointError, match=message):
             load_checkpoint(tmp_path / name)
-    with pytest.raises(EvalError, match="without checkpoints/last.ckpt"):
+    with pytest.raises(CheckpointError, match="without checkpoints/last.ckpt"):
         load_checkpoint(tmp_path)
 
 

@@ -21,14 +21,13 @@ from torch.nn import functional as F
 
 from inception_lab.config_path import CONFIG_DIR
 from inception_lab.data.testing import coordinate_picture
-from inception_lab.data.transforms import to_uint8_tensor
+from inception_lab.data.transforms import multi_crop_batch, to_uint8_tensor
+from inception_lab.data.views import MultiCropFileTransform
 from inception_lab.evaluate import (
-    MultiCropFileTransform,
     crop_set_from_cfg,
     evaluate,
     mean_softmax_log,
     metrics_from_log_probs,
-    multi_crop_tensor,
 )
 from inception_lab.models.layers import ModelDefaults
 from inception_lab.models.registry import _REGISTRY, register_model
@@ -109,7 +108,7 @@ def test_144_tensor_views_are_the_papers_boxes(portrait):
     image = to_uint8_tensor(picture).float().div(255).unsqueeze(0)
     cs = crop_set("144")
     assert cs.shorter_sides(SIZE) == list(SIDES)
-    views = multi_crop_tensor(image, SIZE, cs.shorter_sides(SIZE), cs.squares, cs.corners, cs.full_square, cs.mirror)
+    views = multi_crop_batch(image, SIZE, cs.shorter_sides(SIZE), cs.squares, cs.corners, cs.full_square, cs.mirror)
     expected = expected_tensor_views(image, portrait)
     assert views.shape == (1, 144, 3, SIZE, SIZE) and len(expected) == 144
     for index, view in enumerate(expected):

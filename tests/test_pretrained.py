@@ -424,7 +424,7 @@ def test_torchvision_sources_come_from_the_torch_hub_cache_by_file_name(tmp_path
 
 def test_training_builds_the_model_from_model_pretrained(tmp_path):
     """The training CLI's model construction: model.pretrained + the data's classes and channels."""
-    from inception_lab.cli.train import build_model, pretrained_record
+    from inception_lab.build import build_model, pretrained_record
 
     source = lab_model("v3", num_classes=10)
     torch.save(source.state_dict(), tmp_path / "w.pth")
@@ -451,7 +451,7 @@ def test_cli_bad_pretrained_source_is_one_error_line(tmp_path):
 def test_a_fine_tuned_run_keeps_its_weights_conventions(tiny_checkpoint, tmp_path):
     """A run started from weights normalised with ImageNet's mean/std records them; evaluation and a later
     fine-tune of that run use them instead of the family's [-1, 1] scaling."""
-    from inception_lab.evaluate import load_checkpoint
+    from inception_lab.checkpoints import load_checkpoint
 
     checkpoint = torch.load(tiny_checkpoint, weights_only=True)
     conventions = {"source": "mmpretrain.pth", "layout": "mmpretrain", "num_classes": 10, "mean": [0.485, 0.456, 0.406],

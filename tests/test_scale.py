@@ -150,7 +150,7 @@ def test_bad_checkpoint_is_one_clear_error(cli, tmp_path, content):
     bad.write_bytes(content)
     proc = cli(*TINY, f"ckpt_path={bad}")
     assert proc.returncode == 2
-    assert f"ckpt_path={bad}: not a readable checkpoint" in proc.stderr
+    assert f"ckpt_path={bad}: not a readable PyTorch checkpoint" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import Callback
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from inception_lab.cli.train import build_model
+from inception_lab.build import build_model
 from inception_lab.config_path import CONFIG_DIR
 from inception_lab.models.cost import count_flops, count_parameters
 from inception_lab.module import InceptionClassifier

@@ -39,7 +39,7 @@ def print_eval(record: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from inception_lab.evaluate import describe_conventions
+    from inception_lab.data.views import describe_conventions
 
     crops = record["crops"]
     members = record["members"]

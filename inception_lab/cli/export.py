@@ -48,10 +48,8 @@ def _shape(spec: dict[str, Any]) -> str:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
 def main(cfg: DictConfig) -> None:
     """The ``inception-lab-export`` console script."""
-    from inception_lab.data import DataError
-    from inception_lab.evaluate import EvalError
     from inception_lab.export import CheckFailed, ExportError, export
-    from inception_lab.models import InputTooSmallError, UnknownModelError
+    from inception_lab.validation import user_errors
 
     try:
         record = export(cfg)
@@ -59,7 +57,7 @@ def main(cfg: DictConfig) -> None:
         fail("ckpt is required: inception-lab-export ckpt=<run dir or .ckpt>")
     except CheckFailed as err:
         fail(str(err), status=1)
-    except (ExportError, EvalError, DataError, InputTooSmallError, UnknownModelError) as err:
+    except user_errors(ExportError) as err:
         fail(first_line(err))
     print_export(record)
 

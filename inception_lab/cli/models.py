@@ -127,7 +127,7 @@ def collect_run(overrides: list[str]) -> list[dict[str, Any]]:
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    from inception_lab.cli.train import build_model
+    from inception_lab.build import build_model
     from inception_lab.config_path import CONFIG_DIR
     from inception_lab.models.cost import model_card
 

@@ -56,8 +56,8 @@ class Network:
 
 def load_network(cfg: DictConfig) -> Network:
     """The network ``ckpt=`` or ``model.pretrained=`` names, with its conventions and class names."""
+    from inception_lab.checkpoints import load_checkpoint, load_pretrained
     from inception_lab.data.base import DataError, load_class_index
-    from inception_lab.evaluate import load_checkpoint, load_pretrained
 
     pretrained = OmegaConf.select(cfg, "model.pretrained")
     if bool(cfg.ckpt) == bool(pretrained):
@@ -261,13 +261,13 @@ def print_predictions(record: dict[str, Any], rows: int = 20) -> None:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
 def main(cfg: DictConfig) -> None:
     """The ``inception-lab-predict`` console script."""
-    from inception_lab.evaluate import EvalError
+    from inception_lab.validation import user_errors
 
     try:
         record = run(cfg)
     except MissingMandatoryValue:
         fail("images is required: inception-lab-predict ckpt=<run dir> images=<folder | file | [a.jpg,b.jpg]>")
-    except (PredictError, EvalError) as err:
+    except user_errors(PredictError) as err:
         fail(first_line(err))
     print_predictions(record)
 

@@ -367,12 +367,30 @@ class EvalTransform:
         return to_uint8_tensor(crop_resize(image, box, self.size, self.interpolation))
 
 
-def resize_shorter_side(image: Image.Image, side: int, interpolation: str = "bilinear") -> Image.Image:
-    """Resize so that the shorter side is ``side`` (aspect kept)."""
-    w, h = image.size
-    scale = side / float(min(w, h))
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return image.resize(size, resample=INTERPOLATIONS[interpolation])
+def multi_crop_boxes(
+    width: int,
+    height: int,
+    crop_size: int,
+    shorter_sides: Iterable[int],
+    squares: int = 3,
+    corners: bool = True,
+    full_square: bool = True,
+) -> list[tuple[tuple[int, int], list[Box]]]:
+    """The geometry of GoogLeNet §7 multi-crop (docs/reference.md#evaluation), shared by the Pillow and the tensor
+    views so that both give the same views in the same order: for each shorter-side scale, the rescaled image's
+    ``(width, height)`` and its boxes, ``squares`` squares (3: left/centre/right, 1: centre), in each square the 4
+    corner + centre crops of ``crop_size`` (``corners``) and the whole square (``full_square``)."""
+    plan = []
+    for side in shorter_sides:
+        scale = int(side) / float(min(width, height))
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        boxes: list[Box] = []
+        for square in square_boxes(*size, count=squares):
+            boxes += five_crop_boxes(square, float(crop_size)) if corners else []
+            if full_square:
+                boxes.append(square)
+        plan.append((size, boxes))
+    return plan
 
 
 def multi_crop(
@@ -385,27 +403,20 @@ def multi_crop(
     mirror: bool = True,
     interpolation: str = "bilinear",
 ) -> torch.Tensor:
-    """GoogLeNet §7 multi-crop views as one uint8 tensor (K, C, crop_size, crop_size) (docs/reference.md#evaluation).
-
-    For each shorter-side scale: ``squares`` squares (3: left/centre/right, 1: centre); in each square the 4
-    corner + centre crops of ``crop_size`` (``corners``) and the whole square resized to ``crop_size``
-    (``full_square``); each view also mirrored (``mirror``).
+    """GoogLeNet §7 multi-crop views of one image as a uint8 tensor (K, C, crop_size, crop_size): the boxes of
+    :func:`multi_crop_boxes`, each view followed by its mirror (``mirror``).
     144 crops: ``shorter_sides=(256, 288, 320, 352)`` (x299/224 for 299 networks), squares=3 -> 4*3*6*2.
     12 crops (our reading of Rethinking Table 4): one scale, squares=1 -> 1*1*6*2.
     10 crops: one scale, squares=1, full_square=False -> 5*2.
     """
     views: list[torch.Tensor] = []
-    for side in shorter_sides:
-        scaled = resize_shorter_side(image, int(side), interpolation)
-        for square in square_boxes(*scaled.size, count=squares):
-            boxes = five_crop_boxes(square, float(crop_size)) if corners else []
-            if full_square:
-                boxes.append(square)
-            for box in boxes:
-                view = crop_resize(scaled, box, crop_size, interpolation)
-                views.append(to_uint8_tensor(view))
-                if mirror:
-                    views.append(to_uint8_tensor(view.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+    for size, boxes in multi_crop_boxes(*image.size, crop_size, shorter_sides, squares, corners, full_square):
+        scaled = image.resize(size, resample=INTERPOLATIONS[interpolation])
+        for box in boxes:
+            view = crop_resize(scaled, box, crop_size, interpolation)
+            views.append(to_uint8_tensor(view))
+            if mirror:
+                views.append(to_uint8_tensor(view.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
     if not views:
         raise ValueError("multi_crop produced no views (no scales, or corners and full_square both off)")
     return torch.stack(views)
@@ -597,3 +608,38 @@ def center_crop_resize_batch(x: torch.Tensor, size: int, fraction: float = 1.0, 
     if x.shape[-2:] == (size, size):
         return x
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+
+def _resize_batch(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    if tuple(x.shape[-2:]) == (height, width):
+        return x
+    return F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
+
+
+def multi_crop_batch(
+    images: torch.Tensor,
+    crop_size: int,
+    shorter_sides: Sequence[int],
+    squares: int = 3,
+    corners: bool = True,
+    full_square: bool = True,
+    mirror: bool = True,
+) -> torch.Tensor:
+    """:func:`multi_crop` for a float batch (N, C, H, W) -> (N, K, C, crop, crop), on the batch's device (tensor
+    data: digits, CIFAR, synthetic). Same boxes and view order (:func:`multi_crop_boxes`); resizes are bilinear
+    with antialiasing and boxes are rounded to whole pixels, so a crop of the input size is an exact slice."""
+    height, width = images.shape[-2:]
+    views: list[torch.Tensor] = []
+    for (new_w, new_h), boxes in multi_crop_boxes(width, height, crop_size, shorter_sides, squares, corners,
+                                                  full_square):
+        scaled = _resize_batch(images, new_h, new_w)
+        for left, top, w, h in boxes:
+            x0, y0, bw, bh = int(round(left)), int(round(top)), int(round(w)), int(round(h))
+            x0, y0 = min(max(0, x0), new_w - bw), min(max(0, y0), new_h - bh)
+            view = _resize_batch(scaled[:, :, y0:y0 + bh, x0:x0 + bw], crop_size, crop_size)
+            views.append(view)
+            if mirror:
+                views.append(view.flip(-1))
+    if not views:
+        raise ValueError("multi-crop produced no views (no scales, or corners and full_square both off)")
+    return torch.stack(views, 1)

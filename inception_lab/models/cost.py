@@ -297,3 +297,33 @@ def model_card(name: str, input_size: int | None = None, **overrides) -> dict[st
         "min_input": minimum_input_size(no_aux if no_aux is not None else model, aux=False),
         "min_input_aux": minimum_input_size(with_aux, aux=True) if with_aux is not None else None,
     }
+
+
+def aux_heads_fit(name: str, image_size: int, in_chans: int = 3, pretrained: str | None = None, **switches) -> bool:
+    """``aux_logits: auto``: whether the network's aux heads run at this input size (v2/v3: 299 px and up; v1's
+    fixed pool also has a maximum; docs/reference.md#minimum-input), probed on the meta device at that very size."""
+    from inception_lab.models.registry import create_model
+
+    with torch.device("meta"):
+        probe = create_model(name, pretrained, in_chans=in_chans, **{**switches, "aux_logits": True})
+    return accepts_input(probe, image_size, in_chans, train=True)
+
+
+def check_input_size(model: nn.Module, image_size: int, in_chans: int) -> None:
+    """``InputTooSmallError`` before any training, naming the network's minimum and the fix, when ``image_size`` is
+    too small for it (with its aux heads, if on)."""
+    from inception_lab.models.layers import InputTooSmallError
+
+    aux = bool(getattr(model, "has_aux_heads", False))
+    if accepts_input(model, image_size, in_chans, train=aux):
+        return
+    minimum = minimum_input_size(model, aux=aux)
+    fix = (
+        "turn the aux heads off (regularizer=no_aux) or raise data.image_size"
+        if aux and minimum_input_size(model, aux=False) <= image_size
+        else f"set data.image_size>={minimum} (or a resolution=r299|r151|r79 setting)"
+    )
+    raise InputTooSmallError(
+        f"data.image_size={image_size} is too small for model={type(model).__name__}"
+        f"{' with aux heads' if aux else ''}: the minimum is {minimum}; {fix}"
+    )
