@@ -7,7 +7,6 @@ passes run at width_mult 0.25 on small inputs so the file stays fast on a 2-core
 from __future__ import annotations
 
 import functools
-import inspect
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from omegaconf import OmegaConf
 from inception_lab.models import InputTooSmallError, create_model
 from inception_lab.models.cost import build_meta, count_flops, count_parameters, minimum_input_size
 from inception_lab.models.inception_resnet import ResidualInceptionBlock, zero_fraction
-from inception_lab.models.registry import _REGISTRY, canonical_name
+from inception_lab.models.registry import canonical_name, model_switches
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
 
@@ -416,10 +415,10 @@ def test_model_config_lists_every_switch_with_its_default(name):
     cfg = OmegaConf.to_container(OmegaConf.load(CONF / f"{name}.yaml"))
     assert cfg.pop("name") == name
     assert cfg.pop("pretrained") is None  # a create_model argument, not a switch
-    params = inspect.signature(_REGISTRY[name]).parameters
-    assert set(cfg) == set(params) - {"num_classes", "in_chans"}
+    switches = model_switches(name)
+    assert set(cfg) == set(switches) - {"in_chans"}
     for key, value in cfg.items():
         if key == "aux_logits" and value == "auto":
             continue
-        assert value == params[key].default, key
+        assert value == switches[key], key
     build_meta(name, **{k: (True if v == "auto" else v) for k, v in cfg.items()})
