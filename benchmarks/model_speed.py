@@ -55,13 +55,11 @@ def parse_config(name: str) -> dict:
 
 
 def build(name: str, width_mult: float = 1.0, num_classes: int = 1000):
-    import inspect
-
     from inception_lab.models import create_model
-    from inception_lab.models.registry import _REGISTRY, canonical_name
+    from inception_lab.models.registry import model_switches
 
     kwargs = {"width_mult": width_mult}
-    if "aux_logits" in inspect.signature(_REGISTRY[canonical_name(name)]).parameters:
+    if "aux_logits" in model_switches(name):
         kwargs["aux_logits"] = False
     torch.manual_seed(0)
     return create_model(name, num_classes=num_classes, **kwargs)

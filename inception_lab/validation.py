@@ -209,7 +209,7 @@ def check_model_switches(cfg: Any) -> None:
 
     from inception_lab.models import UnknownModelError, canonical_name, create_model
     from inception_lab.models.layers import SwitchError
-    from inception_lab.models.registry import _REGISTRY
+    from inception_lab.models.registry import accepts_switch, model_switches
 
     name = _get(cfg, "model.name")
     try:
@@ -222,10 +222,9 @@ def check_model_switches(cfg: Any) -> None:
     for key in ("num_classes", "in_chans"):
         if key in switches:
             raise RunError(f"model.{key}={show(switches[key])}: set by the data (its classes and channels); drop it")
-    accepted = inspect.signature(_REGISTRY[canonical]).parameters
-    unknown = sorted(set(switches) - set(accepted))
-    if unknown and not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
-        names = ", ".join(k for k in accepted if k not in ("num_classes", "in_chans"))
+    unknown = sorted(k for k in switches if not accepts_switch(canonical, k))
+    if unknown:
+        names = ", ".join(k for k in model_switches(canonical) if k != "in_chans")
         hint = " (resolution=r299|r151|r79 sets first_stride/first_pool: v2 and v3 only)" if unknown[0] in (
             "first_stride", "first_pool") else ""
         raise RunError(f"model.{unknown[0]}: model {name} has no such switch{hint}; its switches are: {names}")

@@ -21,7 +21,7 @@ from inception_lab.models.cost import (
     minimum_input_size,
     model_card,
 )
-from inception_lab.models.registry import _ALIASES, _REGISTRY, register_model
+from inception_lab.models.registry import UnknownModelError, model_variants, register_model, unregister_model
 
 BIN = Path(sys.executable).parent
 
@@ -50,8 +50,7 @@ class Toy(nn.Module):
 def toy_registered():
     register_model("toy_cost_test")(Toy)
     yield "toy_cost_test"
-    _REGISTRY.pop("toy_cost_test", None)
-    _ALIASES.pop("toy_cost_test", None)
+    unregister_model("toy_cost_test")
 
 
 def test_count_parameters_with_and_without_aux():
@@ -130,7 +129,7 @@ def test_model_card_of_a_model_without_aux_switch():
     try:
         card = model_card("toy_no_switch", input_size=10)
     finally:
-        _REGISTRY.pop("toy_no_switch")
+        unregister_model("toy_no_switch")
     assert card["params_aux"] is None and card["min_input_aux"] is None
     assert card["params_no_aux"] == card["params"] == 3 * 9 * 8 + 8 + 8 * 1000 + 1000
     assert card["min_input"] == 4
@@ -170,14 +169,19 @@ def test_cli_unknown_model_is_one_error_line(capsys):
     assert err.startswith("error: unknown model 'inceptoin_v3'") and "inception_v3" in err
 
 
-def test_cli_variants_declared_by_a_model_file(toy_registered, capsys):
+def test_cli_variants_declared_by_a_model_file(capsys):
     from inception_lab.cli.models import main
 
-    Toy.variants = {"no aux": {"aux_logits": False, "input_size": 12}}
+    register_model("toy_variants", "toy_variants_alias", variants={"no aux": {"aux_logits": False, "input_size": 12}})(Toy)
     try:
-        assert main(["--json", "--model", toy_registered]) == 0
+        assert model_variants("toy_variants_alias") == {"no aux": {"aux_logits": False, "input_size": 12}}
+        assert main(["--json", "--model", "toy_variants"]) == 0
     finally:
-        del Toy.variants
+        unregister_model("toy_variants")
+    with pytest.raises(UnknownModelError):
+        model_variants("toy_variants_alias")  # the alias went with it
+    with pytest.raises(TypeError, match="no switch aux_logit"):
+        register_model("toy_typo", variants={"typo": {"aux_logit": False}})(Toy)
     rows = json.loads(capsys.readouterr().out)
     assert [r["variant"] for r in rows] == ["defaults", "no aux"]
     assert rows[1]["input_size"] == 12 and rows[1]["params"] == rows[1]["params_no_aux"]

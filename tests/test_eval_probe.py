@@ -30,7 +30,7 @@ from inception_lab.evaluate import (
     metrics_from_log_probs,
 )
 from inception_lab.models.layers import ModelDefaults
-from inception_lab.models.registry import _REGISTRY, register_model
+from inception_lab.models.registry import register_model, unregister_model
 
 SIZE = 28  # the probe's input size
 WIDTH, HEIGHT = 48, 32
@@ -251,7 +251,7 @@ def probe_checkpoints(tmp_path):
         }, path)
         paths.append(path)
     yield paths
-    _REGISTRY.pop(PROBE, None)
+    unregister_model(PROBE)
 
 
 def run_eval(ckpts: list[Path], crops: str, output: Path) -> dict:

@@ -6,8 +6,8 @@ auxiliary heads, MACs at the input size (conv + linear, eval graph, 1 MAC = 2 FL
 the spatial grid after each stage, and the minimum input size with the aux heads off / on (docs/reference.md#minimum-input).
 All networks are built on the meta device, so full widths cost no memory and little time.
 
-A model file can add its own rows without touching this file: give the registered constructor a ``variants``
-attribute, a dict ``label -> overrides`` (an ``input_size`` key in the overrides sets the input size).
+The rows besides the defaults and the Table 2 settings are the family's own: ``register_model(..., variants=...)``
+in its model file, a dict ``label -> overrides`` (an ``input_size`` key in the overrides sets the input size).
 
 Usage::
 
@@ -28,31 +28,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# Rethinking-specific rows for v2 / v3 (docs/reference.md#inception-v3, #table3, #readings): label -> create_model overrides.
-V3_VARIANTS: dict[str, dict[str, Any]] = {
-    "aux_bn_fc=false (Table 3 row 4)": {"aux_bn_fc": False},
-    "stem=7x7 (v2 stem)": {"stem": "7x7"},
-    "stem=table1 (Table 1 rows)": {"stem": "table1"},
-    "num_17x17_blocks=5 (paper text)": {"num_17x17_blocks": 5},
-    "aux_hidden=1024 (Fig. 8 as read)": {"aux_hidden": 1024},
-}
-V2_VARIANTS: dict[str, dict[str, Any]] = {
-    "stem=3x3 (Table 3 row 4: factorized 7x7)": {"stem": "3x3"},
-}
-BUILTIN_VARIANTS = {
-    "v3": V3_VARIANTS,
-    "v2": V2_VARIANTS,
-    "v1": {  # docs/reference.md#googlenet-variants
-        "v1_variant=paper (bias, no BN, LRN)": {"v1_variant": "paper"},
-        "v1_variant=torchvision (3x3 '5x5', 2x2 pool4)": {"v1_variant": "torchvision"},
-    },
-    "bn_inception": {  # docs/reference.md#bn-inception-variants
-        "variant=slim (TF-slim 576/1024 widths)": {"variant": "slim"},
-        "stem_separable=false (dense 7x7)": {"stem_separable": False},
-    },
-    "inception_resnet_v1": {"variant=facenet (+ linear 6th C block)": {"variant": "facenet"}},  # docs/reference.md#ir-v1-variants
-    "inception_resnet_v2": {"variant=paper (figure layout)": {"variant": "paper"}},  # docs/reference.md#ir-v2-paper
-}
 RESOLUTION_SWITCHES = ("first_stride", "first_pool")  # models with these take resolution=r299|r151|r79 rows
 
 
@@ -82,20 +57,17 @@ def resolution_settings() -> dict[str, dict[str, Any]]:
 
 
 def variants_for(name: str) -> dict[str, dict[str, Any]]:
-    """Rows to show for one model: ``label -> overrides`` (the first is the model's defaults)."""
-    import inspect
+    """Rows to show for one model: ``label -> overrides`` (the first is the model's defaults; then the Table 2
+    settings for a network with the resolution switches; then the family's own, ``model_variants``)."""
+    from inception_lab.models.registry import model_switches, model_variants
 
-    from inception_lab.models.registry import _REGISTRY
-
-    constructor = _REGISTRY[name]
     rows: dict[str, dict[str, Any]] = {"defaults": {}}
-    params = inspect.signature(constructor).parameters
-    if all(s in params for s in RESOLUTION_SWITCHES):
+    switches = model_switches(name)
+    if all(s in switches for s in RESOLUTION_SWITCHES):
         for res, overrides in resolution_settings().items():
             if res != "r299":  # r299 is the defaults row
                 rows[f"resolution={res}"] = overrides
-    rows.update(BUILTIN_VARIANTS.get(name, {}))
-    rows.update(getattr(constructor, "variants", None) or {})
+    rows.update(model_variants(name))
     return rows
 
 

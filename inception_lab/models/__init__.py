@@ -2,7 +2,18 @@
 
 from inception_lab.models.layers import InceptionNet, InputTooSmallError, ModelDefaults
 from inception_lab.models.pretrained import PretrainedCfg, PretrainedError
-from inception_lab.models.registry import UnknownModelError, canonical_name, create_model, list_models
+from inception_lab.models.registry import (
+    UnknownModelError,
+    accepts_switch,
+    canonical_name,
+    create_model,
+    get_model_constructor,
+    list_models,
+    model_switches,
+    model_variants,
+    register_model,
+    unregister_model,
+)
 
 # Importing the network modules registers them, in this order (list_models()'s order).
 # isort: off
@@ -20,7 +31,13 @@ __all__ = [
     "PretrainedCfg",
     "PretrainedError",
     "UnknownModelError",
+    "accepts_switch",
     "canonical_name",
     "create_model",
+    "get_model_constructor",
     "list_models",
+    "model_switches",
+    "model_variants",
+    "register_model",
+    "unregister_model",
 ]

@@ -120,7 +120,14 @@ def _modules(variant: str) -> dict[str, tuple]:
     }
 
 
-@register_model("bn_inception")
+# Rows inception-lab-models shows besides the defaults (docs/reference.md#bn-inception-variants).
+BN_INCEPTION_VARIANTS = {
+    "variant=slim (TF-slim 576/1024 widths)": {"variant": "slim"},
+    "stem_separable=false (dense 7x7)": {"stem_separable": False},
+}
+
+
+@register_model("bn_inception", variants=BN_INCEPTION_VARIANTS)
 class BNInception(InceptionNet):
     """BN-Inception (docs/reference.md#bn-inception), the network of the BN paper's Appendix Fig. 5.
 

@@ -16,7 +16,6 @@ Conventions (docs/reference.md#notation, #counts):
 from __future__ import annotations
 
 import copy
-import inspect
 import threading
 from typing import Any
 
@@ -255,13 +254,6 @@ def _search_minimum(meta: nn.Module, train: bool) -> int:
     return hi
 
 
-def _accepts(name: str, key: str) -> bool:
-    from inception_lab.models.registry import _REGISTRY, canonical_name
-
-    params = inspect.signature(_REGISTRY[canonical_name(name)]).parameters
-    return key in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-
-
 def model_card(name: str, input_size: int | None = None, **overrides) -> dict[str, Any]:
     """A summary of one network / variant, shared by ``inception-lab-models`` and the training summary.
 
@@ -271,11 +263,11 @@ def model_card(name: str, input_size: int | None = None, **overrides) -> dict[st
     ``grids`` (stage -> [C, H, W] at ``input_size``, eval graph), ``min_input`` (aux off) and ``min_input_aux``
     (training with the aux heads on; ``None`` without the switch).
     """
-    from inception_lab.models.registry import canonical_name
+    from inception_lab.models.registry import accepts_switch, canonical_name
 
     name = canonical_name(name)
     model = build_meta(name, **overrides)
-    has_aux_switch = _accepts(name, "aux_logits")
+    has_aux_switch = accepts_switch(name, "aux_logits")
     if has_aux_switch:
         no_aux = build_meta(name, **{**overrides, "aux_logits": False})
         with_aux = build_meta(name, **{**overrides, "aux_logits": True})

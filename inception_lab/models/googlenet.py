@@ -155,7 +155,14 @@ _VARIANTS = {
 }
 
 
-@register_model("v1", "googlenet", "inception_v1")
+# Rows inception-lab-models shows besides the defaults (docs/reference.md#googlenet-variants).
+V1_VARIANTS = {
+    "v1_variant=paper (bias, no BN, LRN)": {"v1_variant": "paper"},
+    "v1_variant=torchvision (3x3 '5x5', 2x2 pool4)": {"v1_variant": "torchvision"},
+}
+
+
+@register_model("v1", "googlenet", "inception_v1", variants=V1_VARIANTS)
 class GoogLeNet(InceptionNet):
     """GoogLeNet / Inception-v1 (docs/reference.md#googlenet).
 

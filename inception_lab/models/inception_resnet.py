@@ -234,7 +234,6 @@ class InceptionResNet(InceptionNet):
         width: Width,
         num_classes: int,
         in_chans: int,
-        width_mult: float,
         aux_logits: bool,
         drop_rate: float,
         count_include_pad: bool,
@@ -264,7 +263,7 @@ class InceptionResNet(InceptionNet):
         self.Mixed_6a = ReductionA(channels, *(width(c) for c in reduction_a))
         channels = self.Mixed_6a.out_channels
         self.Repeat_1 = repeat("B", blocks["B"][1])
-        self.AuxLogits = AuxHead(channels, num_classes, width_mult, 768, bn_fc=True) if self.aux_logits else None
+        self.AuxLogits = AuxHead(channels, num_classes, width, 768, bn_fc=True) if self.aux_logits else None
         self.Mixed_7a = ReductionB(channels, reduction_b, width)
         channels = self.Mixed_7a.out_channels
         self.Repeat_2 = repeat("C", blocks["C"][1] - 1)
@@ -302,7 +301,11 @@ class InceptionResNet(InceptionNet):
         return self.pre_pool(x), aux
 
 
-@register_model("inception_resnet_v1", "ir_v1")
+# Rows inception-lab-models shows besides the defaults (docs/reference.md#ir-v1-variants).
+IR_V1_VARIANTS = {"variant=facenet (+ linear 6th C block)": {"variant": "facenet"}}
+
+
+@register_model("inception_resnet_v1", "ir_v1", variants=IR_V1_VARIANTS)
 class InceptionResNetV1(InceptionResNet):
     """Inception-ResNet-v1 (docs/reference.md#inception-resnet-v1; paper Fig. 15): stem (Fig. 14) -> 5 × A (Fig. 10) -> Reduction-A
     (k, l, m, n = 192, 192, 256, 384) -> 10 × B (Fig. 11) -> Reduction-B (Fig. 12) -> 5 × C (Fig. 13) -> average
@@ -352,7 +355,6 @@ class InceptionResNetV1(InceptionResNet):
             width=width,
             num_classes=num_classes,
             in_chans=in_chans,
-            width_mult=width_mult,
             aux_logits=aux_logits,
             drop_rate=drop_rate,
             count_include_pad=avgpool_count_include_pad,  # IR-v1 has no average pool inside its blocks
@@ -361,7 +363,11 @@ class InceptionResNetV1(InceptionResNet):
         )
 
 
-@register_model("inception_resnet_v2", "ir_v2")
+# Rows inception-lab-models shows besides the defaults (docs/reference.md#ir-v2-paper).
+IR_V2_VARIANTS = {"variant=paper (figure layout)": {"variant": "paper"}}
+
+
+@register_model("inception_resnet_v2", "ir_v2", variants=IR_V2_VARIANTS)
 class InceptionResNetV2(InceptionResNet):
     """Inception-ResNet-v2 (docs/reference.md#inception-resnet-v2).
 
@@ -418,7 +424,6 @@ class InceptionResNetV2(InceptionResNet):
             width=width,
             num_classes=num_classes,
             in_chans=in_chans,
-            width_mult=width_mult,
             aux_logits=aux_logits,
             drop_rate=drop_rate,
             count_include_pad=avgpool_count_include_pad,

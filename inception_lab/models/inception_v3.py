@@ -58,6 +58,7 @@ from inception_lab.models.layers import (
     ConvBNReLU,
     InceptionNet,
     ModelDefaults,
+    Width,
     avg_pool_3x3_same,
     check_aux_switch,
     check_choice,
@@ -65,10 +66,19 @@ from inception_lab.models.layers import (
     trunc_normal_,
     width_rule,
 )
-from inception_lab.models.registry import register_model
+from inception_lab.models.registry import register_model, with_defaults
 
 STEMS = ("3x3", "7x7", "table1")
 FIRST_POOLS = ("max", "max_valid", "max_same", "none")
+# Rows inception-lab-models shows besides the defaults (docs/reference.md#inception-v3, #table3, #readings).
+V3_VARIANTS = {
+    "aux_bn_fc=false (Table 3 row 4)": {"aux_bn_fc": False},
+    "stem=7x7 (v2 stem)": {"stem": "7x7"},
+    "stem=table1 (Table 1 rows)": {"stem": "table1"},
+    "num_17x17_blocks=5 (paper text)": {"num_17x17_blocks": 5},
+    "aux_hidden=1024 (Fig. 8 as read)": {"aux_hidden": 1024},
+}
+V2_VARIANTS = {"stem=3x3 (Table 3 row 4: factorized 7x7)": {"stem": "3x3"}}
 C7_BY_BLOCK = {4: (128, 160, 160, 192), 5: (128, 160, 160, 160, 192)}  # docs/reference.md#v3-17x17; 5 = a second c7=160 block
 
 
@@ -90,17 +100,16 @@ class StemFactorized(nn.Sequential):
     Table 2 switches (docs/reference.md#table2, alternative reading on the factorised stem).
     """
 
-    def __init__(self, in_chans: int, width_mult: float, first_stride: int = 2, first_pool: str = "max") -> None:
-        c = width_rule(width_mult)
-        layers = stem_convs(in_chans, c, first_stride)
+    def __init__(self, in_chans: int, width: Width, first_stride: int = 2, first_pool: str = "max") -> None:
+        layers = stem_convs(in_chans, width, first_stride)
         pool = _first_pool(first_pool, padding_if_max=0)
         if pool is not None:
             layers["MaxPool_3a_3x3"] = pool
-        layers["Conv2d_3b_1x1"] = ConvBNReLU(c(64), c(80), 1)
-        layers["Conv2d_4a_3x3"] = ConvBNReLU(c(80), c(192), 3)
+        layers["Conv2d_3b_1x1"] = ConvBNReLU(width(64), width(80), 1)
+        layers["Conv2d_4a_3x3"] = ConvBNReLU(width(80), width(192), 3)
         layers["MaxPool_5a_3x3"] = nn.MaxPool2d(kernel_size=3, stride=2)
         super().__init__(OrderedDict(layers))
-        self.out_channels = c(192)
+        self.out_channels = width(192)
 
 
 class Stem7x7(nn.Sequential):
@@ -111,17 +120,16 @@ class Stem7x7(nn.Sequential):
     lands on 73x73 (145 -> 73); ``first_pool='none'`` with 79 gives 73 directly.
     """
 
-    def __init__(self, in_chans: int, width_mult: float, first_stride: int = 2, first_pool: str = "max") -> None:
-        c = width_rule(width_mult)
-        layers: dict[str, nn.Module] = {"Conv2d_1a_7x7": ConvBNReLU(in_chans, c(64), 7, stride=first_stride)}
+    def __init__(self, in_chans: int, width: Width, first_stride: int = 2, first_pool: str = "max") -> None:
+        layers: dict[str, nn.Module] = {"Conv2d_1a_7x7": ConvBNReLU(in_chans, width(64), 7, stride=first_stride)}
         pool = _first_pool(first_pool, padding_if_max=1 if first_stride == 1 else 0)
         if pool is not None:
             layers["MaxPool_3a_3x3"] = pool
-        layers["Conv2d_3b_1x1"] = ConvBNReLU(c(64), c(80), 1)
-        layers["Conv2d_4a_3x3"] = ConvBNReLU(c(80), c(192), 3)
+        layers["Conv2d_3b_1x1"] = ConvBNReLU(width(64), width(80), 1)
+        layers["Conv2d_4a_3x3"] = ConvBNReLU(width(80), width(192), 3)
         layers["MaxPool_5a_3x3"] = nn.MaxPool2d(kernel_size=3, stride=2)
         super().__init__(OrderedDict(layers))
-        self.out_channels = c(192)
+        self.out_channels = width(192)
 
 
 class StemTable1(nn.Sequential):
@@ -132,17 +140,16 @@ class StemTable1(nn.Sequential):
     without aux, 6.025 G MACs).
     """
 
-    def __init__(self, in_chans: int, width_mult: float, first_stride: int = 2, first_pool: str = "max") -> None:
-        c = width_rule(width_mult)
-        layers = stem_convs(in_chans, c, first_stride)
+    def __init__(self, in_chans: int, width: Width, first_stride: int = 2, first_pool: str = "max") -> None:
+        layers = stem_convs(in_chans, width, first_stride)
         pool = _first_pool(first_pool, padding_if_max=0)
         if pool is not None:
             layers["MaxPool_3a_3x3"] = pool
-        layers["Conv2d_3b_3x3"] = ConvBNReLU(c(64), c(80), 3)
-        layers["Conv2d_4a_3x3"] = ConvBNReLU(c(80), c(192), 3, stride=2)
-        layers["Conv2d_4b_3x3"] = ConvBNReLU(c(192), c(288), 3, padding=1)
+        layers["Conv2d_3b_3x3"] = ConvBNReLU(width(64), width(80), 3)
+        layers["Conv2d_4a_3x3"] = ConvBNReLU(width(80), width(192), 3, stride=2)
+        layers["Conv2d_4b_3x3"] = ConvBNReLU(width(192), width(288), 3, padding=1)
         super().__init__(OrderedDict(layers))
-        self.out_channels = c(288)
+        self.out_channels = width(288)
 
 
 # ------------------------------------------------------------------------------------------------- modules
@@ -155,20 +162,21 @@ class InceptionA(nn.Module):
     the double-3x3 path; the code keeps the 1x1 -> 5x5 path too (docs/reference.md#v3-35x35); we follow the code.
     """
 
-    def __init__(self, in_channels: int, pool_features: int, width_mult: float, count_include_pad: bool) -> None:
+    def __init__(self, in_channels: int, pool_features: int, width: Width, count_include_pad: bool) -> None:
         super().__init__()
-        c = width_rule(width_mult)
-        self.branch1x1 = ConvBNReLU(in_channels, c(64), 1)
-        self.branch5x5 = nn.Sequential(ConvBNReLU(in_channels, c(48), 1), ConvBNReLU(c(48), c(64), 5, padding=2))
+        self.branch1x1 = ConvBNReLU(in_channels, width(64), 1)
+        self.branch5x5 = nn.Sequential(
+            ConvBNReLU(in_channels, width(48), 1), ConvBNReLU(width(48), width(64), 5, padding=2)
+        )
         self.branch3x3dbl = nn.Sequential(
-            ConvBNReLU(in_channels, c(64), 1),
-            ConvBNReLU(c(64), c(96), 3, padding=1),
-            ConvBNReLU(c(96), c(96), 3, padding=1),
+            ConvBNReLU(in_channels, width(64), 1),
+            ConvBNReLU(width(64), width(96), 3, padding=1),
+            ConvBNReLU(width(96), width(96), 3, padding=1),
         )
         self.branch_pool = nn.Sequential(
-            avg_pool_3x3_same(count_include_pad), ConvBNReLU(in_channels, c(pool_features), 1)
+            avg_pool_3x3_same(count_include_pad), ConvBNReLU(in_channels, width(pool_features), 1)
         )
-        self.out_channels = c(64) + c(64) + c(96) + c(pool_features)
+        self.out_channels = width(64) + width(64) + width(96) + width(pool_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.branch1x1(x), self.branch5x5(x), self.branch3x3dbl(x), self.branch_pool(x)], 1)
@@ -180,17 +188,16 @@ class ReductionA(nn.Module):
     ``3x3/2 V 384`` | ``1x1 64 -> 3x3 96 -> 3x3/2 V 96`` | ``maxpool 3x3/2 V`` (input passes through).
     """
 
-    def __init__(self, in_channels: int, width_mult: float) -> None:
+    def __init__(self, in_channels: int, width: Width) -> None:
         super().__init__()
-        c = width_rule(width_mult)
-        self.branch3x3 = ConvBNReLU(in_channels, c(384), 3, stride=2)
+        self.branch3x3 = ConvBNReLU(in_channels, width(384), 3, stride=2)
         self.branch3x3dbl = nn.Sequential(
-            ConvBNReLU(in_channels, c(64), 1),
-            ConvBNReLU(c(64), c(96), 3, padding=1),
-            ConvBNReLU(c(96), c(96), 3, stride=2),
+            ConvBNReLU(in_channels, width(64), 1),
+            ConvBNReLU(width(64), width(96), 3, padding=1),
+            ConvBNReLU(width(96), width(96), 3, stride=2),
         )
         self.branch_pool = nn.MaxPool2d(kernel_size=3, stride=2)
-        self.out_channels = c(384) + c(96) + in_channels
+        self.out_channels = width(384) + width(96) + in_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.branch3x3(x), self.branch3x3dbl(x), self.branch_pool(x)], 1)
@@ -203,25 +210,24 @@ class InceptionB(nn.Module):
     ``avgpool 3x3 -> 1x1 192``; c7 = 128 / 160 / 160 / 192.
     """
 
-    def __init__(self, in_channels: int, c7: int, width_mult: float, count_include_pad: bool) -> None:
+    def __init__(self, in_channels: int, c7: int, width: Width, count_include_pad: bool) -> None:
         super().__init__()
-        c = width_rule(width_mult)
-        c7 = c(c7)
-        self.branch1x1 = ConvBNReLU(in_channels, c(192), 1)
+        c7 = width(c7)
+        self.branch1x1 = ConvBNReLU(in_channels, width(192), 1)
         self.branch7x7 = nn.Sequential(
             ConvBNReLU(in_channels, c7, 1),
             ConvBNReLU(c7, c7, (1, 7), padding=(0, 3)),
-            ConvBNReLU(c7, c(192), (7, 1), padding=(3, 0)),
+            ConvBNReLU(c7, width(192), (7, 1), padding=(3, 0)),
         )
         self.branch7x7dbl = nn.Sequential(
             ConvBNReLU(in_channels, c7, 1),
             ConvBNReLU(c7, c7, (7, 1), padding=(3, 0)),
             ConvBNReLU(c7, c7, (1, 7), padding=(0, 3)),
             ConvBNReLU(c7, c7, (7, 1), padding=(3, 0)),
-            ConvBNReLU(c7, c(192), (1, 7), padding=(0, 3)),
+            ConvBNReLU(c7, width(192), (1, 7), padding=(0, 3)),
         )
-        self.branch_pool = nn.Sequential(avg_pool_3x3_same(count_include_pad), ConvBNReLU(in_channels, c(192), 1))
-        self.out_channels = 4 * c(192)
+        self.branch_pool = nn.Sequential(avg_pool_3x3_same(count_include_pad), ConvBNReLU(in_channels, width(192), 1))
+        self.out_channels = 4 * width(192)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.branch1x1(x), self.branch7x7(x), self.branch7x7dbl(x), self.branch_pool(x)], 1)
@@ -233,18 +239,19 @@ class ReductionB(nn.Module):
     ``1x1 192 -> 3x3/2 V 320`` | ``1x1 192 -> 1x7 192 -> 7x1 192 -> 3x3/2 V 192`` | ``maxpool 3x3/2 V``.
     """
 
-    def __init__(self, in_channels: int, width_mult: float) -> None:
+    def __init__(self, in_channels: int, width: Width) -> None:
         super().__init__()
-        c = width_rule(width_mult)
-        self.branch3x3 = nn.Sequential(ConvBNReLU(in_channels, c(192), 1), ConvBNReLU(c(192), c(320), 3, stride=2))
+        self.branch3x3 = nn.Sequential(
+            ConvBNReLU(in_channels, width(192), 1), ConvBNReLU(width(192), width(320), 3, stride=2)
+        )
         self.branch7x7x3 = nn.Sequential(
-            ConvBNReLU(in_channels, c(192), 1),
-            ConvBNReLU(c(192), c(192), (1, 7), padding=(0, 3)),
-            ConvBNReLU(c(192), c(192), (7, 1), padding=(3, 0)),
-            ConvBNReLU(c(192), c(192), 3, stride=2),
+            ConvBNReLU(in_channels, width(192), 1),
+            ConvBNReLU(width(192), width(192), (1, 7), padding=(0, 3)),
+            ConvBNReLU(width(192), width(192), (7, 1), padding=(3, 0)),
+            ConvBNReLU(width(192), width(192), 3, stride=2),
         )
         self.branch_pool = nn.MaxPool2d(kernel_size=3, stride=2)
-        self.out_channels = c(320) + c(192) + in_channels
+        self.out_channels = width(320) + width(192) + in_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.branch3x3(x), self.branch7x7x3(x), self.branch_pool(x)], 1)
@@ -257,18 +264,19 @@ class InceptionC(nn.Module):
     ``avgpool 3x3 -> 1x1 192`` -> 2048 channels.
     """
 
-    def __init__(self, in_channels: int, width_mult: float, count_include_pad: bool) -> None:
+    def __init__(self, in_channels: int, width: Width, count_include_pad: bool) -> None:
         super().__init__()
-        c = width_rule(width_mult)
-        self.branch1x1 = ConvBNReLU(in_channels, c(320), 1)
-        self.branch3x3_1 = ConvBNReLU(in_channels, c(384), 1)
-        self.branch3x3_2a = ConvBNReLU(c(384), c(384), (1, 3), padding=(0, 1))
-        self.branch3x3_2b = ConvBNReLU(c(384), c(384), (3, 1), padding=(1, 0))
-        self.branch3x3dbl_1 = nn.Sequential(ConvBNReLU(in_channels, c(448), 1), ConvBNReLU(c(448), c(384), 3, padding=1))
-        self.branch3x3dbl_2a = ConvBNReLU(c(384), c(384), (1, 3), padding=(0, 1))
-        self.branch3x3dbl_2b = ConvBNReLU(c(384), c(384), (3, 1), padding=(1, 0))
-        self.branch_pool = nn.Sequential(avg_pool_3x3_same(count_include_pad), ConvBNReLU(in_channels, c(192), 1))
-        self.out_channels = c(320) + 4 * c(384) + c(192)
+        self.branch1x1 = ConvBNReLU(in_channels, width(320), 1)
+        self.branch3x3_1 = ConvBNReLU(in_channels, width(384), 1)
+        self.branch3x3_2a = ConvBNReLU(width(384), width(384), (1, 3), padding=(0, 1))
+        self.branch3x3_2b = ConvBNReLU(width(384), width(384), (3, 1), padding=(1, 0))
+        self.branch3x3dbl_1 = nn.Sequential(
+            ConvBNReLU(in_channels, width(448), 1), ConvBNReLU(width(448), width(384), 3, padding=1)
+        )
+        self.branch3x3dbl_2a = ConvBNReLU(width(384), width(384), (1, 3), padding=(0, 1))
+        self.branch3x3dbl_2b = ConvBNReLU(width(384), width(384), (3, 1), padding=(1, 0))
+        self.branch_pool = nn.Sequential(avg_pool_3x3_same(count_include_pad), ConvBNReLU(in_channels, width(192), 1))
+        self.out_channels = width(320) + 4 * width(384) + width(192)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b3 = self.branch3x3_1(x)
@@ -295,16 +303,15 @@ class AuxHead(nn.Module):
     i.e. a 299-pixel image); a larger map is averaged to 1x1 before the logits, as torchvision/timm do.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, width_mult: float, hidden: int, bn_fc: bool) -> None:
+    def __init__(self, in_channels: int, num_classes: int, width: Width, hidden: int, bn_fc: bool) -> None:
         super().__init__()
-        c = width_rule(width_mult)
         self.pool = nn.AvgPool2d(kernel_size=5, stride=3)
-        self.conv0 = ConvBNReLU(in_channels, c(128), 1)
-        hidden = c(hidden)
+        self.conv0 = ConvBNReLU(in_channels, width(128), 1)
+        hidden = width(hidden)
         if bn_fc:
-            self.conv1 = ConvBNReLU(c(128), hidden, 5)
+            self.conv1 = ConvBNReLU(width(128), hidden, 5)
         else:
-            self.conv1 = nn.Sequential(nn.Conv2d(c(128), hidden, 5, bias=True), nn.ReLU(inplace=True))
+            self.conv1 = nn.Sequential(nn.Conv2d(width(128), hidden, 5, bias=True), nn.ReLU(inplace=True))
         self.fc = nn.Linear(hidden, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -319,8 +326,10 @@ class AuxHead(nn.Module):
 # ------------------------------------------------------------------------------------------------- network
 
 
+@register_model("v3", "inception_v3", variants=V3_VARIANTS)
 class InceptionV3(InceptionNet):
-    """Inception-v3 / Rethinking Inception-v2 (docs/reference.md#inception-v3; Rethinking Table 1, Figs 5-8 and 10, Table 3).
+    """Inception-v3 (Rethinking Table 3 last row; docs/reference.md#inception-v3): factorised stem, BN-auxiliary head;
+    with other defaults the Rethinking Inception-v2 (:func:`inception_v2`; Rethinking Table 1, Figs 5-8 and 10, Table 3).
 
     Stages (top-level children, TF-slim names): ``stem`` (one of :class:`StemFactorized`, :class:`Stem7x7`,
     :class:`StemTable1`), ``Mixed_5b/5c/5d`` (:class:`InceptionA`), ``Mixed_6a`` (:class:`ReductionA`),
@@ -366,8 +375,9 @@ class InceptionV3(InceptionNet):
         self.drop_rate = drop_rate
         self.aux_logits = aux_logits
         self.stem_type = stem
+        width = width_rule(width_mult)
         stem_cls = {"3x3": StemFactorized, "7x7": Stem7x7, "table1": StemTable1}[stem]
-        self.stem = stem_cls(in_chans, width_mult, first_stride=first_stride, first_pool=first_pool)
+        self.stem = stem_cls(in_chans, width, first_stride=first_stride, first_pool=first_pool)
 
         include_pad = avgpool_count_include_pad
         channels = self.stem.out_channels
@@ -380,17 +390,15 @@ class InceptionV3(InceptionNet):
             channels = block.out_channels
 
         for name, pool_features in (("Mixed_5b", 32), ("Mixed_5c", 64), ("Mixed_5d", 64)):
-            add(name, InceptionA(channels, pool_features, width_mult, include_pad))
-        add("Mixed_6a", ReductionA(channels, width_mult))
+            add(name, InceptionA(channels, pool_features, width, include_pad))
+        add("Mixed_6a", ReductionA(channels, width))
         for letter, c7 in zip("bcdef", C7_BY_BLOCK[num_17x17_blocks]):
-            add(f"Mixed_6{letter}", InceptionB(channels, c7, width_mult, include_pad))
+            add(f"Mixed_6{letter}", InceptionB(channels, c7, width, include_pad))
         self.aux_after = stages[-1]  # the last 17x17 module (Mixed_6e with 4 blocks)
-        self.AuxLogits = (
-            AuxHead(channels, num_classes, width_mult, aux_hidden, aux_bn_fc) if aux_logits else None
-        )
-        add("Mixed_7a", ReductionB(channels, width_mult))
-        add("Mixed_7b", InceptionC(channels, width_mult, include_pad))
-        add("Mixed_7c", InceptionC(channels, width_mult, include_pad))
+        self.AuxLogits = AuxHead(channels, num_classes, width, aux_hidden, aux_bn_fc) if aux_logits else None
+        add("Mixed_7a", ReductionB(channels, width))
+        add("Mixed_7b", InceptionC(channels, width, include_pad))
+        add("Mixed_7c", InceptionC(channels, width, include_pad))
         self.stages = ["stem", *stages]
 
         self.num_features = channels
@@ -415,46 +423,8 @@ class InceptionV3(InceptionNet):
         return x, aux
 
 
-@register_model("v3", "inception_v3")
-def inception_v3(
-    num_classes: int = 1000,
-    *,
-    in_chans: int = 3,
-    width_mult: float = 1.0,
-    drop_rate: float = 0.2,
-    aux_logits: bool = True,
-    aux_bn_fc: bool = True,
-    aux_hidden: int = 768,
-    stem: str = "3x3",
-    num_17x17_blocks: int = 4,
-    first_stride: int = 2,
-    first_pool: str = "max",
-    avgpool_count_include_pad: bool = False,
-    bn_eps: float = 1e-3,
-    bn_momentum: float = 0.1,
-) -> InceptionV3:
-    """Inception-v3 (Rethinking Table 3 last row; docs/reference.md#inception-v3): factorised stem, BN-auxiliary head."""
-    return InceptionV3(**locals())
-
-
-@register_model("v2", "inception_v2_rethinking")
-def inception_v2(
-    num_classes: int = 1000,
-    *,
-    in_chans: int = 3,
-    width_mult: float = 1.0,
-    drop_rate: float = 0.2,
-    aux_logits: bool = True,
-    aux_bn_fc: bool = False,
-    aux_hidden: int = 768,
-    stem: str = "7x7",
-    num_17x17_blocks: int = 4,
-    first_stride: int = 2,
-    first_pool: str = "max",
-    avgpool_count_include_pad: bool = False,
-    bn_eps: float = 1e-3,
-    bn_momentum: float = 0.1,
-) -> InceptionV3:
+@register_model("v2", "inception_v2_rethinking", variants=V2_VARIANTS)
+@with_defaults(InceptionV3, stem="7x7", aux_bn_fc=False)
+def inception_v2() -> InceptionV3:
     """Rethinking Inception-v2 (Table 3 first row; docs/reference.md#inception-v2): v3's graph with one 7x7/2 V 64 first layer
     and the aux head's 5x5 layer without BN. Not BN-Inception (that is ``bn_inception``, docs/reference.md#naming)."""
-    return InceptionV3(**locals())

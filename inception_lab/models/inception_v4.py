@@ -260,7 +260,7 @@ class InceptionV4(InceptionNet):
         add("Mixed_6a", ReductionA(channels, width(192), width(224), width(256), width(384)))
         for letter in "bcdefgh":
             add(f"Mixed_6{letter}", InceptionB(channels, width, pad))
-        self.AuxLogits = AuxHead(channels, num_classes, width_mult, 768, bn_fc=True) if self.aux_logits else None
+        self.AuxLogits = AuxHead(channels, num_classes, width, 768, bn_fc=True) if self.aux_logits else None
         add("Mixed_7a", ReductionB(channels, width))
         for letter in "bcd":
             add(f"Mixed_7{letter}", InceptionC(channels, width, pad))

@@ -8,7 +8,7 @@
 - ``stem_convs``: the three convs that open the v3, v4 and Inception-ResNet stems (docs/reference.md#v3-stem, #v4-stem, #ir-v1-stem, #ir-v2-slim).
 - ``Branches``: parallel branches concatenated along channels (the v4 / Inception-ResNet modules).
 - ``scale_channels`` / ``width_rule``: the TF-slim width-multiplier rule (docs/reference.md#width-multiplier); ``width_mult=1.0`` is the paper's
-  network.
+  network. A network takes ``width_mult`` and hands every block ``width_rule(width_mult)``, a ``Width`` callable.
 - ``init_weights`` / ``configure_batchnorm``: TF-slim initialisation (docs/reference.md#weight-decay-and-init) and BN eps / momentum (docs/reference.md#batchnorm).
 - ``check_choice`` / ``check_aux_switch``: the one way a constructor rejects a bad switch value (docs/reference.md#switches).
 - ``InceptionNet``: the face every network shows the module, eval and cost code (DESIGN "A model's face").

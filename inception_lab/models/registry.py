@@ -3,18 +3,28 @@
 
 Users type the short names (``v1``, ``bn_inception``, ``v2``, ``v3``, ``v4``, ``inception_resnet_v1``,
 ``inception_resnet_v2``); long aliases (``googlenet``, ``inception_v3`` ...) resolve to the same entry.
+
+What the rest of the code asks about a registered network goes through the functions here (nothing else reads the
+tables): :func:`get_model_constructor`, :func:`model_switches` (keyword names and defaults, from the constructor's
+signature), :func:`accepts_switch`, :func:`model_variants` (the rows ``inception-lab-models`` shows, declared by
+the family with ``register_model(..., variants=...)``) and :func:`unregister_model`. :func:`with_defaults` declares
+a variant of a constructor that only changes defaults (v2 is v3 with another stem and aux head).
 """
 
 from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from torch import nn
 
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+Constructor = Callable[..., nn.Module]
+
+_REGISTRY: dict[str, Constructor] = {}
 _ALIASES: dict[str, str] = {}
+_VARIANTS: dict[str, dict[str, dict[str, Any]]] = {}
 
 
 class UnknownModelError(KeyError):
@@ -24,16 +34,39 @@ class UnknownModelError(KeyError):
         return str(self.args[0])
 
 
-def register_model(name: str, *aliases: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Class/function decorator: register a constructor under ``name`` and its aliases."""
+def register_model(
+    name: str, *aliases: str, variants: Mapping[str, Mapping[str, Any]] | None = None
+) -> Callable[[Constructor], Constructor]:
+    """Class/function decorator: register a constructor under ``name`` and its aliases.
 
-    def decorator(constructor: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    ``variants``: ``label -> overrides``, the family's rows worth seeing besides its defaults (paper-vs-code
+    readings, table rows); each override is a switch of the constructor, or ``input_size``.
+    """
+
+    def decorator(constructor: Constructor) -> Constructor:
+        rows = {label: dict(overrides) for label, overrides in (variants or {}).items()}
+        params = inspect.signature(constructor).parameters
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            for label, overrides in rows.items():
+                unknown = sorted(set(overrides) - set(params) - {"input_size"})
+                if unknown:
+                    raise TypeError(f"model '{name}' variant {label!r}: no switch {', '.join(unknown)}")
         _REGISTRY[name] = constructor
+        _VARIANTS[name] = rows
         for alias in aliases:
             _ALIASES[alias] = name
         return constructor
 
     return decorator
+
+
+def unregister_model(name: str) -> None:
+    """Remove a registered model with its aliases and variants (tests that register toy networks)."""
+    canonical = canonical_name(name)
+    del _REGISTRY[canonical]
+    del _VARIANTS[canonical]
+    for alias in [a for a, target in _ALIASES.items() if target == canonical]:
+        del _ALIASES[alias]
 
 
 def list_models() -> list[str]:
@@ -53,6 +86,76 @@ def canonical_name(name: str) -> str:
     return key
 
 
+def get_model_constructor(name: str) -> Constructor:
+    """The registered constructor of ``name`` (or an alias)."""
+    return _REGISTRY[canonical_name(name)]
+
+
+def _parameters(name: str) -> Mapping[str, inspect.Parameter]:
+    return inspect.signature(get_model_constructor(name)).parameters
+
+
+def model_switches(name: str) -> dict[str, Any]:
+    """The network's switches: ``keyword -> default`` in signature order (``inspect.Parameter.empty`` where there
+    is none). ``num_classes`` is ``create_model``'s own argument, not listed; ``**kwargs`` is not listed either
+    (see :func:`accepts_switch`)."""
+    return {
+        key: p.default
+        for key, p in _parameters(name).items()
+        if key != "num_classes" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+
+
+def accepts_switch(name: str, switch: str) -> bool:
+    """Whether ``create_model(name, **{switch: ...})`` passes the constructor that keyword."""
+    params = _parameters(name)
+    return switch in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def model_variants(name: str) -> dict[str, dict[str, Any]]:
+    """The family's own rows: ``label -> overrides`` as registered (a copy; may hold ``input_size``)."""
+    return {label: dict(overrides) for label, overrides in _VARIANTS[canonical_name(name)].items()}
+
+
+def with_defaults(base: Constructor, **defaults: Any) -> Callable[[Callable[[], Any]], Constructor]:
+    """Decorator for a variant that is ``base`` with other keyword defaults (``functools.partial``-like).
+
+    Decorate an empty function that carries the variant's name and docstring; the result calls ``base`` and its
+    ``inspect.signature`` is ``base``'s with the new defaults, so ``create_model``, the config checks and
+    ``inception-lab-models`` list and check its switches as for any constructor::
+
+        @with_defaults(InceptionV3, stem="7x7")
+        def inception_v2() -> InceptionV3:
+            '''Inception-v2: v3 with the 7x7 stem.'''
+    """
+    signature = inspect.signature(base)
+    unknown = sorted(set(defaults) - set(signature.parameters))
+    if unknown:
+        raise TypeError(f"{base.__name__} has no keyword {', '.join(unknown)}")
+    signature = signature.replace(parameters=[
+        p.replace(default=defaults[key]) if key in defaults else p for key, p in signature.parameters.items()
+    ])
+
+    def decorator(stub: Callable[[], Any]) -> Constructor:
+        declared = inspect.signature(stub)
+        if declared.parameters:
+            raise TypeError(f"{stub.__name__}: the variant's arguments are {base.__name__}'s; declare it without any")
+        returns = declared.return_annotation
+        variant_signature = signature if returns is declared.empty else signature.replace(return_annotation=returns)
+
+        def constructor(*args: Any, **kwargs: Any) -> nn.Module:
+            bound = variant_signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return base(*bound.args, **bound.kwargs)
+
+        for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+            setattr(constructor, attr, getattr(stub, attr))
+        constructor.__signature__ = variant_signature  # type: ignore[attr-defined]
+        return constructor
+
+    return decorator
+
+
 def create_model(name: str, pretrained: str | None = None, num_classes: int | None = None, **overrides) -> nn.Module:
     """Build a registered network; ``overrides`` are the model's switches (docs/reference.md#switches).
 
@@ -62,15 +165,13 @@ def create_model(name: str, pretrained: str | None = None, num_classes: int | No
     another count re-initialises the classifier and aux classifiers and loads everything else.
     """
     canonical = canonical_name(name)
-    constructor = _REGISTRY[canonical]
-    accepted = inspect.signature(constructor).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
-        unknown = sorted(set(overrides) - set(accepted))
-        if unknown:
-            raise TypeError(
-                f"model '{name}' has no switch {', '.join(unknown)}; its switches are: "
-                f"{', '.join(k for k in accepted if k != 'num_classes')}"
-            )
+    constructor = get_model_constructor(canonical)
+    unknown = sorted(k for k in overrides if not accepts_switch(canonical, k))
+    if unknown:
+        raise TypeError(
+            f"model '{name}' has no switch {', '.join(unknown)}; its switches are: "
+            f"{', '.join(model_switches(canonical))}"
+        )
     if pretrained is not None:
         from inception_lab.models.pretrained import build_pretrained
 
