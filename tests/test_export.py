@@ -81,8 +81,8 @@ def test_export_cli_writes_onnx_and_its_input_conventions_beside_the_run(trained
     assert spec["source"]["checkpoint"] == str(trained_v1 / "checkpoints" / "last.ckpt")
 
     # the file alone reproduces the run's own validation prediction, from the conventions beside it
-    from inception_lab.data import DigitsDataModule
     from inception_lab.checkpoints import load_checkpoint
+    from inception_lab.data import DigitsDataModule
 
     data = DigitsDataModule(image_size=spec["input"]["size"], batch_size=16)
     data.set_normalization(spec["input"]["mean"], spec["input"]["std"])

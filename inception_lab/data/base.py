@@ -201,7 +201,7 @@ class ImageDataModule(L.LightningDataModule):
         self._normalization_tensors: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def apply_model_defaults(self, defaults: Any) -> None:
-        """Take what the data side needs from a network's ``ModelDefaults`` (DESIGN "a model's face"): mean/std
+        """Take what the data side needs from a network's ``ModelDefaults``: mean/std
         (or [-1, 1] scaling) and, where the data config leaves it unset, the eval crop fraction."""
         self.set_normalization(defaults.mean, defaults.std)
 

@@ -11,7 +11,7 @@
   network. A network takes ``width_mult`` and hands every block ``width_rule(width_mult)``, a ``Width`` callable.
 - ``init_weights`` / ``configure_batchnorm``: TF-slim initialisation (docs/reference.md#weight-decay-and-init) and BN eps / momentum (docs/reference.md#batchnorm).
 - ``check_choice`` / ``check_aux_switch``: the one way a constructor rejects a bad switch value (docs/reference.md#switches).
-- ``InceptionNet``: the face every network shows the module, eval and cost code (DESIGN "A model's face").
+- ``InceptionNet``: the face every network shows the module, eval and cost code.
 - ``InputTooSmallError``: the one clear error for an input below a network's minimum size (docs/reference.md#minimum-input).
 """
 
