@@ -69,9 +69,10 @@ def read_checkpoint(path: Path, unsafe_load: bool = False, key: str = "ckpt") ->
         return torch.load(path, map_location="cpu", weights_only=not unsafe_load, mmap=True)
     except pickle.UnpicklingError as err:
         if "weights_only" in str(err) or "Unsupported global" in str(err):
+            fix = ("if you trust this file, pass eval.unsafe_load=true" if key == "ckpt"
+                   else "training resumes only checkpoints that load with weights_only (inception-lab's own)")
             raise CheckpointError(
-                f"{key}={path}: holds objects that safe loading (weights_only) refuses ({_first_line(err)}); "
-                "if you trust this file, pass eval.unsafe_load=true"
+                f"{key}={path}: holds objects that safe loading (weights_only) refuses ({_first_line(err)}); {fix}"
             ) from None
         raise CheckpointError(f"{key}={path}: not a readable PyTorch checkpoint ({_first_line(err)})") from None
     except Exception as err:  # truncated zip, a text file, a foreign pickle, an old non-zip file with mmap

@@ -209,7 +209,7 @@ def check_model_switches(cfg: Any) -> None:
 
     from inception_lab.models import UnknownModelError, canonical_name, create_model
     from inception_lab.models.layers import SwitchError
-    from inception_lab.models.registry import accepts_switch, model_switches
+    from inception_lab.models.registry import model_switches, unknown_switches
 
     name = _get(cfg, "model.name")
     try:
@@ -222,7 +222,7 @@ def check_model_switches(cfg: Any) -> None:
     for key in ("num_classes", "in_chans"):
         if key in switches:
             raise RunError(f"model.{key}={show(switches[key])}: set by the data (its classes and channels); drop it")
-    unknown = sorted(k for k in switches if not accepts_switch(canonical, k))
+    unknown = unknown_switches(canonical, switches)
     if unknown:
         names = ", ".join(k for k in model_switches(canonical) if k != "in_chans")
         hint = " (resolution=r299|r151|r79 sets first_stride/first_pool: v2 and v3 only)" if unknown[0] in (

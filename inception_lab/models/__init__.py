@@ -12,6 +12,7 @@ from inception_lab.models.registry import (
     model_switches,
     model_variants,
     register_model,
+    unknown_switches,
     unregister_model,
 )
 
@@ -39,5 +40,6 @@ __all__ = [
     "model_switches",
     "model_variants",
     "register_model",
+    "unknown_switches",
     "unregister_model",
 ]

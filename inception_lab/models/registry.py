@@ -6,16 +6,17 @@ Users type the short names (``v1``, ``bn_inception``, ``v2``, ``v3``, ``v4``, ``
 
 What the rest of the code asks about a registered network goes through the functions here (nothing else reads the
 tables): :func:`get_model_constructor`, :func:`model_switches` (keyword names and defaults, from the constructor's
-signature), :func:`accepts_switch`, :func:`model_variants` (the rows ``inception-lab-models`` shows, declared by
-the family with ``register_model(..., variants=...)``) and :func:`unregister_model`. :func:`with_defaults` declares
-a variant of a constructor that only changes defaults (v2 is v3 with another stem and aux head).
+signature), :func:`unknown_switches` / :func:`accepts_switch`, :func:`model_variants` (the rows
+``inception-lab-models`` shows, declared by the family with ``register_model(..., variants=...)``) and
+:func:`unregister_model`. :func:`with_defaults` declares a variant of a constructor that only changes defaults
+(v2 is v3 with another stem and aux head).
 """
 
 from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from torch import nn
@@ -46,11 +47,10 @@ def register_model(
     def decorator(constructor: Constructor) -> Constructor:
         rows = {label: dict(overrides) for label, overrides in (variants or {}).items()}
         params = inspect.signature(constructor).parameters
-        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            for label, overrides in rows.items():
-                unknown = sorted(set(overrides) - set(params) - {"input_size"})
-                if unknown:
-                    raise TypeError(f"model '{name}' variant {label!r}: no switch {', '.join(unknown)}")
+        for label, overrides in rows.items():
+            unknown = _not_taken(params, set(overrides) - {"input_size"})
+            if unknown:
+                raise TypeError(f"model '{name}' variant {label!r}: no switch {', '.join(unknown)}")
         _REGISTRY[name] = constructor
         _VARIANTS[name] = rows
         for alias in aliases:
@@ -95,6 +95,13 @@ def _parameters(name: str) -> Mapping[str, inspect.Parameter]:
     return inspect.signature(get_model_constructor(name)).parameters
 
 
+def _not_taken(params: Mapping[str, inspect.Parameter], keys: Iterable[str]) -> list[str]:
+    """The ``keys`` a constructor with these parameters does not take (none when it takes ``**kwargs``), sorted."""
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return []
+    return sorted(set(keys) - set(params))
+
+
 def model_switches(name: str) -> dict[str, Any]:
     """The network's switches: ``keyword -> default`` in signature order (``inspect.Parameter.empty`` where there
     is none). ``num_classes`` is ``create_model``'s own argument, not listed; ``**kwargs`` is not listed either
@@ -106,10 +113,14 @@ def model_switches(name: str) -> dict[str, Any]:
     }
 
 
+def unknown_switches(name: str, switches: Iterable[str]) -> list[str]:
+    """The ``switches`` that ``create_model(name, ...)`` would refuse (the constructor takes no such keyword), sorted."""
+    return _not_taken(_parameters(name), switches)
+
+
 def accepts_switch(name: str, switch: str) -> bool:
     """Whether ``create_model(name, **{switch: ...})`` passes the constructor that keyword."""
-    params = _parameters(name)
-    return switch in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return not unknown_switches(name, [switch])
 
 
 def model_variants(name: str) -> dict[str, dict[str, Any]]:
@@ -166,7 +177,7 @@ def create_model(name: str, pretrained: str | None = None, num_classes: int | No
     """
     canonical = canonical_name(name)
     constructor = get_model_constructor(canonical)
-    unknown = sorted(k for k in overrides if not accepts_switch(canonical, k))
+    unknown = unknown_switches(canonical, overrides)
     if unknown:
         raise TypeError(
             f"model '{name}' has no switch {', '.join(unknown)}; its switches are: "
